@@ -1,0 +1,336 @@
+#!/usr/bin/env bash
+# Benchmark `mosagg aggregate` against the Python reference aggregator and a
+# hand-written DuckDB baseline on synthetic shards, then mosagg alone on ~10M
+# rows. See bench/README.md for the knobs. Rerunnable: tools are installed and
+# data generated only when missing.
+set -euo pipefail
+
+usage() {
+    cat <<'EOF'
+usage: bench/run.sh [--quick]
+  --quick   only the realistic (~193k rows) set; skip the ~10M-row run
+Environment (all optional):
+  MOSAGG_REF_AGGREGATOR  path to ai/scripts/aggregate_corpora.py (Python reference)
+  MOSAGG_BENCH_FLAGS     extra flags for every mosagg run, e.g. "--memory-limit 2GiB"
+  MOSAGG_BIN             use this mosagg binary instead of building one
+  BENCH_SKIP_MOSAGG=1    leave mosagg out entirely (no build; baselines only)
+  CARGO_TARGET_DIR       cargo target dir (default /root/.cache/mosagg-target)
+  BENCH_DATA             data + outputs dir (default /tmp/mosagg-bench)
+  BENCH_VENV             venv for duckdb/pandas (default /root/.cache/mosagg-bench-venv)
+  BENCH_SEED             generator seed (default 42)
+  BENCH_RUNS             timed runs per tool, realistic set (default 5)
+  BENCH_RUNS_10M         timed runs, 10m set (default 2)
+  BENCH_SKIP_DUCKDB=1    skip the DuckDB baseline
+  BENCH_NO_INSTALL=1     never apt-get/pip install; skip what is missing
+EOF
+}
+
+QUICK=0
+for arg in "$@"; do
+    case "$arg" in
+        --quick) QUICK=1 ;;
+        -h | --help) usage; exit 0 ;;
+        *) echo "run.sh: unknown argument: $arg" >&2; usage >&2; exit 2 ;;
+    esac
+done
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BENCH="$ROOT/bench"
+RESULTS="$BENCH/results"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/root/.cache/mosagg-target}"
+DATA="${BENCH_DATA:-/tmp/mosagg-bench}"
+VENV="${BENCH_VENV:-/root/.cache/mosagg-bench-venv}"
+SEED="${BENCH_SEED:-42}"
+RUNS="${BENCH_RUNS:-5}"
+RUNS_10M="${BENCH_RUNS_10M:-2}"
+# Pinned so mosagg's and DuckDB's outputs are reproducible run to run (the
+# Python reference cannot pin it; output comparison ignores this field).
+AGG_AT="2026-05-09T00:00:00+00:00"
+read -r -a MOSAGG_FLAGS <<<"${MOSAGG_BENCH_FLAGS:-}"
+
+mkdir -p "$RESULTS"
+log() { printf '\n==> %s\n' "$*" >&2; }
+warn() { printf 'run.sh: %s\n' "$*" >&2; }
+
+# ---------------------------------------------------------------- tools ----
+
+can_install() { [[ -z "${BENCH_NO_INSTALL:-}" ]]; }
+
+apt_install() {
+    can_install || return 1
+    local sudo=()
+    [[ $EUID -ne 0 ]] && sudo=(sudo)
+    # `apt-get update` only when the cached package lists cannot satisfy us.
+    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "$@" ||
+        {
+            "${sudo[@]}" apt-get update -q &&
+                DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "$@"
+        }
+}
+
+if ! command -v hyperfine >/dev/null; then
+    log "installing hyperfine"
+    apt_install hyperfine || { warn "hyperfine is required"; exit 1; }
+fi
+if [[ ! -x /usr/bin/time ]]; then
+    # GNU time, for peak RSS (bash's `time` keyword cannot report it).
+    log "installing GNU time"
+    apt_install time || { warn "/usr/bin/time (package 'time') is required"; exit 1; }
+fi
+
+# ---------------------------------------------------------------- build ----
+
+log "building gen-shards"
+cargo build --release --quiet --manifest-path "$BENCH/gen/Cargo.toml"
+GEN="$CARGO_TARGET_DIR/release/gen-shards"
+
+MOSAGG="${MOSAGG_BIN:-}"
+if [[ -n "${BENCH_SKIP_MOSAGG:-}" ]]; then
+    warn "BENCH_SKIP_MOSAGG set: mosagg is neither built nor run"
+    MOSAGG=""
+elif [[ -z "$MOSAGG" ]]; then
+    log "building mosagg (release)"
+    if cargo build --release --manifest-path "$ROOT/Cargo.toml"; then
+        MOSAGG="$CARGO_TARGET_DIR/release/mosagg"
+    else
+        # Keep going: the baselines are still worth measuring mid-development.
+        warn "mosagg failed to build; its rows are skipped"
+    fi
+fi
+if [[ -n "$MOSAGG" && ! -x "$MOSAGG" ]]; then
+    warn "mosagg binary not found at $MOSAGG; its rows are skipped"
+    MOSAGG=""
+fi
+
+# Python for the baselines: system python3 when it already has what is
+# needed, else a private venv (never the system site-packages).
+ensure_venv_pkg() { # module pip-name
+    can_install || return 1
+    if [[ ! -x "$VENV/bin/python" ]]; then
+        python3 -m venv "$VENV" || return 1
+    fi
+    "$VENV/bin/python" -c "import $1" 2>/dev/null ||
+        "$VENV/bin/pip" install -q "$2" || return 1
+}
+
+DUCK_PY=""
+if [[ -n "${BENCH_SKIP_DUCKDB:-}" ]]; then
+    warn "BENCH_SKIP_DUCKDB set: skipping the DuckDB baseline"
+elif python3 -c 'import duckdb' 2>/dev/null; then
+    DUCK_PY="python3"
+elif ensure_venv_pkg duckdb duckdb; then
+    DUCK_PY="$VENV/bin/python"
+else
+    warn "duckdb not importable and could not be installed: skipping the DuckDB baseline"
+fi
+
+REF="${MOSAGG_REF_AGGREGATOR:-}"
+REF_PY=""
+REF_PYTHONPATH=""
+if [[ -z "$REF" ]]; then
+    warn "MOSAGG_REF_AGGREGATOR not set: skipping the Python reference (see bench/README.md)"
+elif [[ ! -f "$REF" ]]; then
+    warn "MOSAGG_REF_AGGREGATOR=$REF does not exist: skipping the Python reference"
+else
+    # .../ai/scripts/aggregate_corpora.py -> .../ai/src holds its `aiutils`.
+    REF_PYTHONPATH="$(cd "$(dirname "$REF")/.." && pwd)/src"
+    # aiutils/__init__ imports its parquet helper, which imports pandas, so
+    # the "stdlib-only" script needs pandas just to start.
+    if PYTHONPATH="$REF_PYTHONPATH" python3 -c 'import aiutils' 2>/dev/null; then
+        REF_PY="python3"
+    elif ensure_venv_pkg pandas pandas &&
+        PYTHONPATH="$REF_PYTHONPATH" "$VENV/bin/python" -c 'import aiutils'; then
+        REF_PY="$VENV/bin/python"
+    else
+        warn "cannot import the reference's aiutils (needs pandas): skipping the Python reference"
+    fi
+fi
+
+# ----------------------------------------------------------------- data ----
+
+gen_data() { # preset -> dir
+    local dir="$DATA/$1"
+    log "data: $1 in $dir"
+    "$GEN" --out "$dir" --preset "$1" --seed "$SEED" --keep-existing
+}
+
+# Fills INPUTS with the shard paths of a data dir, in operator order.
+load_inputs() {
+    INPUTS=()
+    local rel
+    while IFS= read -r rel; do
+        [[ -n "$rel" ]] && INPUTS+=("$1/$rel")
+    done <"$1/inputs.txt"
+}
+
+rows_in() { sed -n 's/.* rows=\([0-9]*\).*/\1/p' "$1/gen-shards.stamp"; }
+
+# -------------------------------------------------------------- running ----
+
+# Shell-quoted command line for one tool (hyperfine runs it through sh).
+tool_cmd() { # tool outdir
+    local out="$2/$1/unified_corpus.jsonl" q=()
+    case "$1" in
+        mosagg)
+            q=("$MOSAGG" aggregate --inputs "${INPUTS[@]}" --output "$out"
+                --aggregated-at "$AGG_AT" "${MOSAGG_FLAGS[@]}") ;;
+        python-ref)
+            q=(env "PYTHONPATH=$REF_PYTHONPATH" "$REF_PY" "$REF" --inputs "${INPUTS[@]}" --output "$out") ;;
+        duckdb)
+            q=("$DUCK_PY" "$BENCH/duckdb_aggregate.py" --inputs "${INPUTS[@]}" --output "$out"
+                --aggregated-at "$AGG_AT") ;;
+    esac
+    printf '%q ' "${q[@]}"
+}
+
+declare -A MEAN SD RSS CHECK ROWS_IN
+
+# One untimed run per tool under GNU time: peak RSS, a warm page cache, and
+# outputs to cross-check. Tools that fail here are left out of the timing.
+measure_rss() { # set tool outdir
+    local set="$1" tool="$2" outdir="$3" tf="$RESULTS/$1-$2.time" lf="$RESULTS/$1-$2.log"
+    mkdir -p "$outdir/$tool"
+    log "$set / $tool: checking run under /usr/bin/time -v (stderr -> $lf)"
+    if /usr/bin/time -v -o "$tf" sh -c "$(tool_cmd "$tool" "$outdir")" 2>"$lf"; then
+        RSS["$set/$tool"]=$(awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2 / 1024}' "$tf")
+        tail -n 1 "$lf" >&2
+        return 0
+    fi
+    warn "$tool failed on $set (see $lf); left out of the timing"
+    tail -n 5 "$lf" >&2 || true
+    RSS["$set/$tool"]="failed"
+    return 1
+}
+
+time_tools() { # set outdir runs warmup tool...
+    local set="$1" outdir="$2" runs="$3" warmup="$4" tool line
+    shift 4
+    local args=()
+    for tool in "$@"; do
+        args+=(-n "$tool" "$(tool_cmd "$tool" "$outdir")")
+    done
+    log "$set: hyperfine (${runs} runs, ${warmup} warmup) over: $*"
+    hyperfine --warmup "$warmup" --runs "$runs" --style basic \
+        --export-markdown "$RESULTS/$set.md" --export-json "$RESULTS/$set.json" \
+        --export-csv "$RESULTS/$set.csv" "${args[@]}"
+    # CSV columns: command,mean,stddev,median,user,system,min,max
+    while IFS=, read -r tool line; do
+        MEAN["$set/$tool"]="${line%%,*}"
+        line="${line#*,}"
+        SD["$set/$tool"]="${line%%,*}"
+    done < <(tail -n +2 "$RESULTS/$set.csv")
+}
+
+# Same rows, same order? mosagg must match the reference byte for byte (bar
+# the run timestamp); DuckDB renders JSON its own way, so values only.
+check_outputs() { # set outdir tool...
+    local set="$1" outdir="$2" base="" tool mode
+    shift 2
+    for tool in python-ref mosagg duckdb; do
+        [[ " $* " == *" $tool "* ]] && { base="$tool"; break; }
+    done
+    if [[ $# -lt 2 ]]; then
+        CHECK["$set/$1"]="not compared"
+        return 0
+    fi
+    for tool in "$@"; do
+        [[ "$tool" == "$base" ]] && { CHECK["$set/$tool"]="baseline"; continue; }
+        mode=()
+        [[ "$base" == python-ref && "$tool" == mosagg ]] && mode=(--bytes)
+        if python3 "$BENCH/compare_outputs.py" "${mode[@]}" \
+            "$outdir/$base/unified_corpus.jsonl" "$outdir/$tool/unified_corpus.jsonl"; then
+            CHECK["$set/$tool"]="= $base${mode:+ (bytes)}"
+        else
+            CHECK["$set/$tool"]="DIFFERS from $base"
+            MISMATCH=1
+        fi
+    done
+}
+
+MISMATCH=0
+SETS=()
+
+bench_set() { # set runs warmup tool...
+    local set="$1" runs="$2" warmup="$3" tool ok=()
+    shift 3
+    gen_data "$set"
+    load_inputs "$DATA/$set"
+    ROWS_IN["$set"]=$(rows_in "$DATA/$set")
+    local outdir="$DATA/out/$set"
+    for tool in "$@"; do
+        measure_rss "$set" "$tool" "$outdir" && ok+=("$tool")
+    done
+    SETS+=("$set")
+    [[ ${#ok[@]} -eq 0 ]] && return 0
+    time_tools "$set" "$outdir" "$runs" "$warmup" "${ok[@]}"
+    check_outputs "$set" "$outdir" "${ok[@]}"
+}
+
+{
+    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "cpu: $(lscpu | sed -n 's/^Model name: *//p' | head -n 1)"
+    echo "cores: $(nproc)"
+    echo "ram: $(free -h | awk '/^Mem:/ {print $2}')"
+    echo "kernel: $(uname -r)"
+    echo "hyperfine: $(hyperfine --version)"
+    [[ -n "$MOSAGG" ]] && echo "mosagg: $("$MOSAGG" --version 2>/dev/null || echo '?') ($MOSAGG) flags: ${MOSAGG_BENCH_FLAGS:-}"
+    [[ -n "$REF_PY" ]] && echo "python-ref: $("$REF_PY" --version 2>&1) $REF"
+    [[ -n "$DUCK_PY" ]] && echo "duckdb: $("$DUCK_PY" -c 'import duckdb; print(duckdb.__version__)')"
+    echo "seed: $SEED"
+    echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+} | tee "$RESULTS/machine.txt" >&2
+# Two cores leave no headroom: a concurrent build skews every number.
+if awk '{exit !($1 > 0.5)}' /proc/loadavg; then
+    warn "load average is $(cut -d' ' -f1 /proc/loadavg): other work is running, timings will be noisy"
+fi
+
+TOOLS=()
+[[ -n "$MOSAGG" ]] && TOOLS+=(mosagg)
+[[ -n "$REF_PY" ]] && TOOLS+=(python-ref)
+[[ -n "$DUCK_PY" ]] && TOOLS+=(duckdb)
+if [[ ${#TOOLS[@]} -eq 0 ]]; then
+    warn "nothing to benchmark (no mosagg, no reference, no DuckDB)"
+    exit 1
+fi
+
+bench_set realistic "$RUNS" 1 "${TOOLS[@]}"
+
+if [[ $QUICK -eq 0 ]]; then
+    if [[ -n "$MOSAGG" ]]; then
+        # The GNU-time run warms the page cache, so no separate warmup.
+        bench_set 10m "$RUNS_10M" 0 mosagg
+    else
+        warn "no mosagg binary: skipping the 10m set"
+    fi
+fi
+
+# -------------------------------------------------------------- summary ----
+
+{
+    echo "| set | tool | rows in | mean s (± sd) | rows/s | peak RSS MiB | output |"
+    echo "|---|---|---:|---:|---:|---:|---|"
+    for set in "${SETS[@]}"; do
+        for tool in mosagg python-ref duckdb; do
+            key="$set/$tool"
+            [[ -n "${RSS[$key]:-}" ]] || continue
+            mean="${MEAN[$key]:-}"
+            if [[ -n "$mean" ]]; then
+                t=$(awk -v m="$mean" -v s="${SD[$key]}" 'BEGIN {printf "%.3f (± %.3f)", m, s}')
+                rps=$(awk -v n="${ROWS_IN[$set]}" -v m="$mean" 'BEGIN {printf "%.0f", n / m}')
+            else
+                t="-"
+                rps="-"
+            fi
+            echo "| $set | $tool | ${ROWS_IN[$set]} | $t | $rps | ${RSS[$key]} | ${CHECK[$key]:--} |"
+        done
+    done
+} >"$RESULTS/summary.md"
+
+echo "loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RESULTS/machine.txt" >&2
+log "summary (also in $RESULTS/summary.md)"
+column -t -s '|' -o '|' "$RESULTS/summary.md" 2>/dev/null || cat "$RESULTS/summary.md"
+
+if [[ $MISMATCH -ne 0 ]]; then
+    warn "outputs differ between tools (see above): the timings compare different work"
+    exit 1
+fi

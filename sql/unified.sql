@@ -1,0 +1,58 @@
+-- unified: every input row placed on the unified 0-100 scale, with the reason it
+-- cannot be used (NULL when it can). Nothing is filtered out here, so every counter
+-- downstream sees every row.
+CREATE VIEW unified AS
+WITH labelled AS (
+    SELECT
+        s.*,
+        -- The operator's override wins, then the row's own corpus_source, then its corpus.
+        COALESCE(i.override_label, s.row_corpus_source, s.row_corpus) AS corpus_source
+    FROM inputs AS i
+    JOIN shards AS s ON s.input_idx = i.input_idx
+)
+SELECT
+    l.input_idx,
+    l.line,
+    l.corpus_source,
+    -- A null corpus is reported as the corpus the row was counted under.
+    COALESCE(l.row_corpus, l.corpus_source) AS corpus,
+    l.src,
+    l.src_sha256,
+    l.width,
+    l.height,
+    l.framerate,
+    l.duration_s,
+    l.pix_fmt,
+    l.encoder_upstream,
+    sc.slope * l.mos_native + sc.intercept AS mos,
+    l.mos_native,
+    sc.scale_label AS mos_native_scale,
+    l.mos_std_dev,
+    l.n_ratings,
+    l.corpus_version,
+    l.ingested_at_utc,
+    -- Rating spread as a dedup criterion: missing, zero or non-finite means
+    -- "unknown" (NULL), which loses to any real spread.
+    CASE
+        WHEN l.mos_std_dev > 0
+         AND NOT isnan(l.mos_std_dev)
+         AND l.mos_std_dev < CAST('Infinity' AS DOUBLE)
+        THEN l.mos_std_dev
+    END AS uncertainty,
+    -- Rows without a content hash never merge across corpora.
+    CASE
+        WHEN l.sha_is_key THEN l.src_sha256
+        ELSE '__nokey__/' || l.src || '/' || l.corpus_source
+    END AS dedup_key,
+    CASE
+        WHEN sc.label IS NULL THEN 'unknown_corpus'
+        WHEN l.mos_native IS NULL
+          OR isnan(l.mos_native)
+          OR l.mos_native < sc.native_min - sc.range_slack
+          OR l.mos_native > sc.native_max + sc.range_slack THEN 'bad_scale'
+        WHEN l.bad_value IS NOT NULL THEN 'bad_value'
+    END AS drop_reason,
+    l.mos_problem,
+    l.bad_value
+FROM labelled AS l
+LEFT JOIN scales AS sc ON sc.label = l.corpus_source

@@ -1,0 +1,344 @@
+//! The aggregation pipeline: scan → `unified` view → `fates` query, streamed once.
+//! Kept rows flow to the writers in output order; the fate of every row is kept
+//! (narrowly) so the counters and the rejects ledger are SQL over it afterwards.
+
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use arrow::compute::{cast, filter_record_batch, not};
+use arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef, UInt64Type};
+use datafusion::catalog::streaming::StreamingTable;
+use datafusion::physical_plan::streaming::PartitionStream;
+use datafusion::prelude::SessionContext;
+use futures::StreamExt;
+
+use super::session::{collect_sql, register_batches};
+use super::sql;
+use crate::counters::Counters;
+use crate::error::{Error, Result};
+use crate::loader::scan::{ScanShared, ShardPartition, first_hard_error};
+use crate::loader::{InputFile, InputStats, batch::SHARDS_SCHEMA, inputs};
+use crate::scales::{self, ScaleTable};
+
+/// Why a row did not reach the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    UnknownCorpus,
+    BadScale,
+    BadValue,
+    CrossCorpusDup,
+    SameCorpusDup,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::UnknownCorpus => "unknown_corpus",
+            Reason::BadScale => "bad_scale",
+            Reason::BadValue => "bad_value",
+            Reason::CrossCorpusDup => "cross_corpus_dup",
+            Reason::SameCorpusDup => "same_corpus_dup",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [
+            Reason::UnknownCorpus,
+            Reason::BadScale,
+            Reason::BadValue,
+            Reason::CrossCorpusDup,
+            Reason::SameCorpusDup,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+
+    /// Drops are warned about; dedup losers are the point of the tool and only logged at DEBUG.
+    pub fn is_drop(self) -> bool {
+        matches!(
+            self,
+            Reason::UnknownCorpus | Reason::BadScale | Reason::BadValue
+        )
+    }
+}
+
+/// One input row that did not reach the output, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reject {
+    pub path: String,
+    pub line: u64,
+    pub reason: Reason,
+    pub detail: String,
+    /// The winning row, for the two dedup reasons.
+    pub kept: Option<(String, u64)>,
+}
+
+/// What a finished aggregation established.
+#[derive(Debug)]
+pub struct Outcome {
+    pub counters: Counters,
+    /// In input order.
+    pub rejects: Vec<Reject>,
+    pub input_stats: Vec<Option<InputStats>>,
+}
+
+/// The columns of `fates` kept for every row that is not written.
+const REJECT_COLUMNS: [&str; 10] = [
+    "input_idx",
+    "line",
+    "fate",
+    "corpus_source",
+    "mos_native",
+    "mos_problem",
+    "bad_value",
+    "mos_std_dev",
+    "kept_input_idx",
+    "kept_line",
+];
+const REJECT_EXTRA: [&str; 2] = ["kept_corpus_source", "kept_mos_std_dev"];
+
+/// Runs the whole aggregation; `sink` receives the kept rows, in output order, batch by batch.
+pub async fn run(
+    ctx: &SessionContext,
+    inputs: Arc<Vec<InputFile>>,
+    scale_table: &ScaleTable,
+    partitions: usize,
+    mut sink: impl FnMut(&RecordBatch) -> Result<()>,
+) -> Result<Outcome> {
+    let scales_batch = scales::to_record_batch(scale_table)?;
+    register_batches(ctx, "scales", scales_batch.schema(), vec![scales_batch])?;
+    let inputs_batch = inputs::to_record_batch(&inputs)?;
+    register_batches(ctx, "inputs", inputs_batch.schema(), vec![inputs_batch])?;
+
+    let shared = ScanShared::new(Arc::clone(&inputs), partitions * 2);
+    let streams: Vec<Arc<dyn PartitionStream>> = (0..partitions.max(1))
+        .map(|_| Arc::new(ShardPartition::new(Arc::clone(&shared))) as Arc<dyn PartitionStream>)
+        .collect();
+    let shards = StreamingTable::try_new(SHARDS_SCHEMA.clone(), streams)?;
+    ctx.register_table("shards", Arc::new(shards))?;
+
+    ctx.sql(sql::UNIFIED).await?;
+    let mut stream = ctx.sql(sql::FATES).await?.execute_stream().await?;
+
+    let mut fates = Vec::new();
+    let mut rejects = Vec::new();
+    let mut reject_schema: Option<SchemaRef> = None;
+    while let Some(batch) = stream.next().await {
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => {
+                drop(stream);
+                // Report the first bad line in input order, whichever worker tripped first.
+                return Err(match first_hard_error(&inputs) {
+                    Some(load) => load.into(),
+                    None => e.into(),
+                });
+            }
+        };
+        let fate = column(&batch, "fate")?;
+        let kept_mask = arrow::compute::kernels::cmp::eq(
+            fate,
+            &StringArray::new_scalar("kept"),
+        )?;
+        let kept = filter_record_batch(&batch, &kept_mask)?;
+        if kept.num_rows() > 0 {
+            sink(&kept)?;
+        }
+        let dropped = filter_record_batch(&batch, &not(&kept_mask)?)?;
+        if dropped.num_rows() > 0 {
+            let projected = project(&dropped, REJECT_COLUMNS.iter().chain(&REJECT_EXTRA))?;
+            reject_schema.get_or_insert_with(|| projected.schema());
+            rejects.push(projected);
+        }
+        fates.push(fate_batch(&batch)?);
+    }
+
+    let fate_schema = fates
+        .first()
+        .map(|b| b.schema())
+        .unwrap_or_else(|| empty_fates_schema());
+    register_batches(ctx, "fates", fate_schema, fates)?;
+    let counters = read_counters(&collect_sql(ctx, sql::COUNTERS).await?)?;
+    if !counters.reconciles() {
+        return Err(Error::Internal(format!(
+            "counters do not reconcile: {counters:?}"
+        )));
+    }
+
+    let rejects = match reject_schema {
+        Some(schema) => {
+            register_batches(ctx, "rejects", schema, rejects)?;
+            describe_rejects(&collect_sql(ctx, sql::REJECTS).await?, scale_table)?
+        }
+        None => Vec::new(),
+    };
+    Ok(Outcome {
+        counters,
+        rejects,
+        input_stats: shared.stats(),
+    })
+}
+
+fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a Arc<dyn Array>> {
+    batch
+        .column_by_name(name)
+        .ok_or_else(|| Error::Internal(format!("query result has no column {name}")))
+}
+
+fn project<'a>(
+    batch: &RecordBatch,
+    names: impl Iterator<Item = &'a &'a str>,
+) -> Result<RecordBatch> {
+    let schema = batch.schema();
+    let indices = names
+        .map(|n| schema.index_of(n))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(batch.project(&indices)?)
+}
+
+fn fate_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int8), Box::new(DataType::Utf8))
+}
+
+fn empty_fates_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("input_idx", DataType::UInt32, false),
+        Field::new("fate", fate_type(), true),
+    ]))
+}
+
+/// Input and fate of every row, dictionary-encoded: a few bytes a row, even at ten million rows.
+fn fate_batch(batch: &RecordBatch) -> Result<RecordBatch> {
+    let fate = cast(column(batch, "fate")?, &fate_type())?;
+    Ok(RecordBatch::try_new(
+        empty_fates_schema(),
+        vec![Arc::clone(column(batch, "input_idx")?), fate],
+    )?)
+}
+
+fn read_counters(batches: &[RecordBatch]) -> Result<Counters> {
+    let batch = batches
+        .iter()
+        .find(|b| b.num_rows() == 1)
+        .ok_or_else(|| Error::Internal("counters query returned no row".into()))?;
+    let get = |name: &str| -> Result<u64> {
+        let col = cast(column(batch, name)?, &DataType::UInt64)?;
+        let col = col.as_primitive::<UInt64Type>();
+        Ok(if col.is_null(0) { 0 } else { col.value(0) })
+    };
+    Ok(Counters {
+        inputs_seen: get("inputs_seen")?,
+        inputs_missing: get("inputs_missing")?,
+        rows_in: get("rows_in")?,
+        rows_out: get("rows_out")?,
+        cross_corpus_dedups: get("cross_corpus_dedups")?,
+        same_corpus_dups: get("same_corpus_dups")?,
+        dropped_unknown_corpus: get("dropped_unknown_corpus")?,
+        dropped_bad_scale: get("dropped_bad_scale")?,
+        dropped_bad_value: get("dropped_bad_value")?,
+    })
+}
+
+/// Turns the rejects query into records with a sentence an operator can act on.
+fn describe_rejects(batches: &[RecordBatch], table: &ScaleTable) -> Result<Vec<Reject>> {
+    let mut out = Vec::new();
+    for b in batches {
+        let text = |name: &str| -> Result<StringArray> {
+            Ok(cast(column(b, name)?, &DataType::Utf8)?.as_string::<i32>().clone())
+        };
+        let float = |name: &str| -> Result<arrow::array::Float64Array> {
+            Ok(column(b, name)?.as_primitive::<Float64Type>().clone())
+        };
+        let uint = |name: &str| -> Result<arrow::array::UInt64Array> {
+            Ok(cast(column(b, name)?, &DataType::UInt64)?
+                .as_primitive::<UInt64Type>()
+                .clone())
+        };
+        let (path, line, reason, cs) = (
+            text("path")?,
+            uint("line")?,
+            text("reason")?,
+            text("corpus_source")?,
+        );
+        let (mos, mos_problem, bad_value, std) = (
+            float("mos_native")?,
+            text("mos_problem")?,
+            text("bad_value")?,
+            float("mos_std_dev")?,
+        );
+        let (kept_path, kept_line, kept_cs, kept_std) = (
+            text("kept_path")?,
+            uint("kept_line")?,
+            text("kept_corpus_source")?,
+            float("kept_mos_std_dev")?,
+        );
+        for i in 0..b.num_rows() {
+            let reason = Reason::parse(reason.value(i))
+                .ok_or_else(|| Error::Internal(format!("unknown fate {}", reason.value(i))))?;
+            let opt = |a: &StringArray| (!a.is_null(i)).then(|| a.value(i).to_owned());
+            let label = opt(&cs);
+            let kept = opt(&kept_path).map(|p| (p, kept_line.value(i)));
+            let detail = match reason {
+                Reason::UnknownCorpus => match &label {
+                    Some(l) => format!(
+                        "unknown corpus label {}; no scale conversion defined (add one with --scales, \
+                         or pass --corpus-source-override for this input)",
+                        quote(l)
+                    ),
+                    None => "no corpus label (corpus is null and no corpus_source or override)".into(),
+                },
+                Reason::BadScale => match opt(&mos_problem) {
+                    Some(p) => p,
+                    None => {
+                        let l = label.unwrap_or_default();
+                        let (lo, hi) = table
+                            .get(&l)
+                            .map_or((f64::NAN, f64::NAN), |s| (s.native_min, s.native_max));
+                        format!(
+                            "native MOS {} for {l} is outside the published [{}, {}] range",
+                            repr(mos.value(i)),
+                            repr(lo),
+                            repr(hi)
+                        )
+                    }
+                },
+                Reason::BadValue => opt(&bad_value).unwrap_or_default(),
+                Reason::CrossCorpusDup | Reason::SameCorpusDup => {
+                    let (kp, kl) = kept.clone().unwrap_or_default();
+                    let what = if reason == Reason::CrossCorpusDup {
+                        "same clip as"
+                    } else {
+                        "repeat of"
+                    };
+                    let why = if std.value(i) > 0.0 && kept_std.value(i) < std.value(i) {
+                        "kept for its tighter rating spread"
+                    } else {
+                        "kept as first seen (spread not tighter)"
+                    };
+                    format!(
+                        "{what} {kp}:{kl} ({}, std-dev {} vs {}), {why}",
+                        opt(&kept_cs).unwrap_or_default(),
+                        repr(kept_std.value(i)),
+                        repr(std.value(i))
+                    )
+                }
+            };
+            out.push(Reject {
+                path: path.value(i).to_owned(),
+                line: line.value(i),
+                reason,
+                detail,
+                kept,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn repr(v: f64) -> String {
+    crate::loader::fields::py_repr(&crate::json::Value::Float(v))
+}
+
+fn quote(s: &str) -> String {
+    crate::loader::fields::py_repr(&crate::json::Value::Str(s.into()))
+}

@@ -1,0 +1,15 @@
+//! The query engine: a DataFusion session, the SQL that does the work, and the
+//! aggregation pipeline that ties the scan, the SQL and the result together.
+
+pub mod aggregate;
+pub mod session;
+
+pub use session::{EngineOptions, new_session};
+
+/// The SQL, kept as files a data person can read and embedded at build time.
+pub mod sql {
+    pub const UNIFIED: &str = include_str!("../../sql/unified.sql");
+    pub const FATES: &str = include_str!("../../sql/fates.sql");
+    pub const COUNTERS: &str = include_str!("../../sql/counters.sql");
+    pub const REJECTS: &str = include_str!("../../sql/rejects.sql");
+}

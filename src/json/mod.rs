@@ -1,0 +1,7 @@
+//! JSON reading and writing with CPython `json` module semantics, so records parse and re-serialise
+//! exactly as the reference Python tool handles them.
+
+pub mod parse;
+pub mod write;
+
+pub use parse::{ParseError, Value, parse_line};

@@ -1,0 +1,13 @@
+//! mosagg: puts subjective video-quality corpora on one 0–100 MOS scale, drops what
+//! cannot be trusted, collapses cross-corpus duplicates, and writes one training set.
+
+pub mod cmd;
+pub mod counters;
+pub mod engine;
+pub mod error;
+pub mod json;
+pub mod loader;
+pub mod log;
+pub mod scales;
+pub mod timestamp;
+pub mod writers;

@@ -1,0 +1,332 @@
+//! One parsed shard line → one row of the `shards` table, validated and typed.
+
+use std::sync::{Arc, LazyLock};
+
+use arrow::array::{
+    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder,
+    UInt32Builder, UInt64Builder,
+};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+
+use super::fields::{
+    FieldError, float_field, int_field, mos_value, py_repr, py_text, text_or_empty, text_raw,
+};
+use crate::json::Value;
+
+/// Keys a row must carry (present, even if null) or the whole run stops.
+pub const REQUIRED_KEYS: [&str; 4] = ["corpus", "mos", "src", "src_sha256"];
+
+/// The `shards` table: lineage, the fields as read, and what could not be read.
+pub static SHARDS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let utf8 = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
+    Arc::new(Schema::new(vec![
+        Field::new("input_idx", DataType::UInt32, false),
+        Field::new("line", DataType::UInt64, false),
+        // The row's own `corpus_source` when it is a non-empty string.
+        utf8("row_corpus_source", true),
+        // Python text of `corpus`; null when the row says null.
+        utf8("row_corpus", true),
+        Field::new("mos_native", DataType::Float64, true),
+        // Why `mos` is not a number, when it is not.
+        utf8("mos_problem", true),
+        // The first optional field that could not be read, with why.
+        utf8("bad_value", true),
+        utf8("src", false),
+        utf8("src_sha256", false),
+        // Only a string hash identifies content; anything else falls back to the no-key namespace.
+        Field::new("sha_is_key", DataType::Boolean, false),
+        Field::new("width", DataType::Int64, false),
+        Field::new("height", DataType::Int64, false),
+        Field::new("framerate", DataType::Float64, false),
+        Field::new("duration_s", DataType::Float64, false),
+        utf8("pix_fmt", false),
+        utf8("encoder_upstream", false),
+        Field::new("mos_std_dev", DataType::Float64, false),
+        Field::new("n_ratings", DataType::Int64, false),
+        utf8("corpus_version", false),
+        utf8("ingested_at_utc", false),
+    ]))
+});
+
+/// A line that stops the run: it is not a JSON object with the required keys.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RowError {
+    #[error("expected JSON object, got {0}")]
+    NotAnObject(&'static str),
+    #[error("missing required keys: [{}]", .0.iter().map(|k| format!("'{k}'")).collect::<Vec<_>>().join(", "))]
+    MissingKeys(Vec<&'static str>),
+}
+
+/// Arrow builders for one batch of the `shards` table.
+pub struct ShardBatchBuilder {
+    input_idx: UInt32Builder,
+    line: UInt64Builder,
+    row_corpus_source: StringBuilder,
+    row_corpus: StringBuilder,
+    mos_native: Float64Builder,
+    mos_problem: StringBuilder,
+    bad_value: StringBuilder,
+    src: StringBuilder,
+    src_sha256: StringBuilder,
+    sha_is_key: BooleanBuilder,
+    width: Int64Builder,
+    height: Int64Builder,
+    framerate: Float64Builder,
+    duration_s: Float64Builder,
+    pix_fmt: StringBuilder,
+    encoder_upstream: StringBuilder,
+    mos_std_dev: Float64Builder,
+    n_ratings: Int64Builder,
+    corpus_version: StringBuilder,
+    ingested_at_utc: StringBuilder,
+    rows: usize,
+}
+
+/// The optional fields, read in the reference's order so the first failure named is the one it would hit.
+struct Optional {
+    width: i64,
+    height: i64,
+    framerate: f64,
+    duration_s: f64,
+    pix_fmt: String,
+    encoder_upstream: String,
+    mos_std_dev: f64,
+    n_ratings: i64,
+    corpus_version: String,
+    ingested_at_utc: String,
+}
+
+fn read_optional(row: &Value<'_>) -> Result<Optional, String> {
+    fn at<T>(name: &str, r: Result<T, FieldError>) -> Result<T, String> {
+        r.map_err(|e| format!("field '{name}': {e}"))
+    }
+    Ok(Optional {
+        width: at("width", int_field(row.get("width")))?,
+        height: at("height", int_field(row.get("height")))?,
+        framerate: at("framerate", float_field(row.get("framerate")))?,
+        duration_s: at("duration_s", float_field(row.get("duration_s")))?,
+        pix_fmt: at("pix_fmt", text_or_empty(row.get("pix_fmt")))?,
+        encoder_upstream: at("encoder_upstream", text_or_empty(row.get("encoder_upstream")))?,
+        mos_std_dev: at("mos_std_dev", float_field(row.get("mos_std_dev")))?,
+        n_ratings: at("n_ratings", int_field(row.get("n_ratings")))?,
+        corpus_version: at("corpus_version", text_or_empty(row.get("corpus_version")))?,
+        ingested_at_utc: at("ingested_at_utc", text_or_empty(row.get("ingested_at_utc")))?,
+    })
+}
+
+/// Checks the hard rules: an object carrying every required key.
+pub fn validate(row: &Value<'_>) -> Result<(), RowError> {
+    let Value::Object(_) = row else {
+        return Err(RowError::NotAnObject(row.type_name()));
+    };
+    let missing: Vec<&'static str> = REQUIRED_KEYS
+        .iter()
+        .copied()
+        .filter(|k| row.get(k).is_none())
+        .collect();
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(RowError::MissingKeys(missing))
+    }
+}
+
+impl ShardBatchBuilder {
+    pub fn with_capacity(rows: usize) -> Self {
+        let s = || StringBuilder::with_capacity(rows, rows * 8);
+        Self {
+            input_idx: UInt32Builder::with_capacity(rows),
+            line: UInt64Builder::with_capacity(rows),
+            row_corpus_source: s(),
+            row_corpus: s(),
+            mos_native: Float64Builder::with_capacity(rows),
+            mos_problem: StringBuilder::new(),
+            bad_value: StringBuilder::new(),
+            src: StringBuilder::with_capacity(rows, rows * 32),
+            src_sha256: StringBuilder::with_capacity(rows, rows * 64),
+            sha_is_key: BooleanBuilder::with_capacity(rows),
+            width: Int64Builder::with_capacity(rows),
+            height: Int64Builder::with_capacity(rows),
+            framerate: Float64Builder::with_capacity(rows),
+            duration_s: Float64Builder::with_capacity(rows),
+            pix_fmt: s(),
+            encoder_upstream: s(),
+            mos_std_dev: Float64Builder::with_capacity(rows),
+            n_ratings: Int64Builder::with_capacity(rows),
+            corpus_version: s(),
+            ingested_at_utc: s(),
+            rows: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Appends one validated row. Unreadable values do not fail here: they are recorded
+    /// so the SQL can drop and count the row under the right reason.
+    pub fn append(&mut self, input_idx: u32, line: u64, row: &Value<'_>) -> Result<(), RowError> {
+        validate(row)?;
+        self.rows += 1;
+        self.input_idx.append_value(input_idx);
+        self.line.append_value(line);
+
+        let corpus_source = match row.get("corpus_source") {
+            Some(Value::Str(s)) if !s.is_empty() => Some(s.as_ref()),
+            _ => None,
+        };
+        self.row_corpus_source.append_option(corpus_source);
+        let corpus = row.get("corpus").unwrap_or(&Value::Null);
+        let mut bad_value = None;
+        match corpus {
+            Value::Null => self.row_corpus.append_null(),
+            other => match py_text(other) {
+                Some(t) => self.row_corpus.append_value(t),
+                None => {
+                    self.row_corpus.append_value(py_repr(other));
+                    bad_value = Some(format!("field 'corpus': expected text, found a {}", other.type_name()));
+                }
+            },
+        }
+
+        let mos = row.get("mos").unwrap_or(&Value::Null);
+        match mos_value(mos) {
+            Ok(v) => {
+                self.mos_native.append_value(v);
+                self.mos_problem.append_null();
+            }
+            Err(why) => {
+                self.mos_native.append_null();
+                self.mos_problem.append_value(why);
+            }
+        }
+
+        let src = text_raw(row.get("src"));
+        let sha = text_raw(row.get("src_sha256"));
+        let sha_is_key = matches!(row.get("src_sha256"), Some(Value::Str(s)) if !s.is_empty());
+        let (src, sha) = match (src, sha) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(e), _) => {
+                bad_value.get_or_insert(format!("field 'src': {e}"));
+                (String::new(), String::new())
+            }
+            (_, Err(e)) => {
+                bad_value.get_or_insert(format!("field 'src_sha256': {e}"));
+                (String::new(), String::new())
+            }
+        };
+        self.src.append_value(src);
+        self.src_sha256.append_value(sha);
+        self.sha_is_key.append_value(sha_is_key);
+
+        let opt = match read_optional(row) {
+            Ok(o) => o,
+            Err(why) => {
+                bad_value.get_or_insert(why);
+                Optional {
+                    width: 0,
+                    height: 0,
+                    framerate: 0.0,
+                    duration_s: 0.0,
+                    pix_fmt: String::new(),
+                    encoder_upstream: String::new(),
+                    mos_std_dev: 0.0,
+                    n_ratings: 0,
+                    corpus_version: String::new(),
+                    ingested_at_utc: String::new(),
+                }
+            }
+        };
+        self.bad_value.append_option(bad_value);
+        self.width.append_value(opt.width);
+        self.height.append_value(opt.height);
+        self.framerate.append_value(opt.framerate);
+        self.duration_s.append_value(opt.duration_s);
+        self.pix_fmt.append_value(opt.pix_fmt);
+        self.encoder_upstream.append_value(opt.encoder_upstream);
+        self.mos_std_dev.append_value(opt.mos_std_dev);
+        self.n_ratings.append_value(opt.n_ratings);
+        self.corpus_version.append_value(opt.corpus_version);
+        self.ingested_at_utc.append_value(opt.ingested_at_utc);
+        Ok(())
+    }
+
+    /// Hands over the rows gathered so far and starts an empty batch.
+    pub fn finish(&mut self) -> Result<RecordBatch, arrow::error::ArrowError> {
+        self.rows = 0;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.input_idx.finish()),
+            Arc::new(self.line.finish()),
+            Arc::new(self.row_corpus_source.finish()),
+            Arc::new(self.row_corpus.finish()),
+            Arc::new(self.mos_native.finish()),
+            Arc::new(self.mos_problem.finish()),
+            Arc::new(self.bad_value.finish()),
+            Arc::new(self.src.finish()),
+            Arc::new(self.src_sha256.finish()),
+            Arc::new(self.sha_is_key.finish()),
+            Arc::new(self.width.finish()),
+            Arc::new(self.height.finish()),
+            Arc::new(self.framerate.finish()),
+            Arc::new(self.duration_s.finish()),
+            Arc::new(self.pix_fmt.finish()),
+            Arc::new(self.encoder_upstream.finish()),
+            Arc::new(self.mos_std_dev.finish()),
+            Arc::new(self.n_ratings.finish()),
+            Arc::new(self.corpus_version.finish()),
+            Arc::new(self.ingested_at_utc.finish()),
+        ];
+        RecordBatch::try_new(SHARDS_SCHEMA.clone(), columns)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::json::parse_line;
+
+    #[test]
+    fn missing_keys_are_listed_sorted() {
+        let v = parse_line(br#"{"src": "a", "mos": 3}"#).expect("json");
+        assert_eq!(
+            validate(&v).map_err(|e| e.to_string()),
+            Err("missing required keys: ['corpus', 'src_sha256']".to_owned())
+        );
+    }
+
+    #[test]
+    fn null_counts_as_present() {
+        let v = parse_line(br#"{"src": null, "src_sha256": null, "mos": null, "corpus": null}"#)
+            .expect("json");
+        assert_eq!(validate(&v), Ok(()));
+    }
+
+    #[test]
+    fn non_objects_are_named_by_python_type() {
+        let v = parse_line(b"[1, 2]").expect("json");
+        assert_eq!(
+            validate(&v).map_err(|e| e.to_string()),
+            Err("expected JSON object, got list".to_owned())
+        );
+    }
+
+    #[test]
+    fn unreadable_width_is_recorded_not_fatal() {
+        let v = parse_line(
+            br#"{"src": "a", "src_sha256": "x", "mos": 3, "corpus": "lsvq", "width": "wide"}"#,
+        )
+        .expect("json");
+        let mut b = ShardBatchBuilder::with_capacity(1);
+        b.append(0, 1, &v).expect("append");
+        let batch = b.finish().expect("batch");
+        let bad = batch
+            .column_by_name("bad_value")
+            .and_then(|c| c.as_any().downcast_ref::<arrow::array::StringArray>())
+            .map(|a| a.value(0).to_owned());
+        assert_eq!(bad.as_deref(), Some("field 'width': cannot read 'wide' as an integer"));
+    }
+}

@@ -1,0 +1,149 @@
+//! The `--inputs` list as found on disk, and the `inputs` table the SQL joins to.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{BooleanArray, RecordBatch, StringArray, UInt32Array};
+use arrow::datatypes::{DataType, Field, Schema};
+
+use crate::error::LoadError;
+
+/// What the path named on the command line turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputState {
+    Missing,
+    /// Exists, but is a folder, a socket or similar.
+    NotAFile,
+    Present,
+}
+
+/// One `--inputs` entry, by position.
+#[derive(Debug, Clone)]
+pub struct InputFile {
+    pub index: u32,
+    /// The path as the operator spelt it; used in every message.
+    pub display: String,
+    pub path: PathBuf,
+    pub state: InputState,
+    /// Label forced by `--corpus-source-override`.
+    pub override_label: Option<String>,
+}
+
+/// What reading an input to its end established.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputStats {
+    pub sha256: String,
+    pub bytes: u64,
+    pub rows: u64,
+}
+
+impl InputFile {
+    pub fn is_present(&self) -> bool {
+        self.state == InputState::Present
+    }
+}
+
+/// Looks at every path; a present file must also be openable, or the run stops before it starts.
+pub fn probe(paths: &[PathBuf]) -> Result<Vec<InputFile>, LoadError> {
+    paths
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let state = match std::fs::metadata(p) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => InputState::Missing,
+                Err(source) => {
+                    return Err(LoadError::Io {
+                        path: p.display().to_string(),
+                        source,
+                    });
+                }
+                Ok(m) if !m.is_file() => InputState::NotAFile,
+                Ok(_) => {
+                    std::fs::File::open(p).map_err(|source| LoadError::Io {
+                        path: p.display().to_string(),
+                        source,
+                    })?;
+                    InputState::Present
+                }
+            };
+            Ok(InputFile {
+                index: u32::try_from(i).unwrap_or(u32::MAX),
+                display: p.display().to_string(),
+                path: p.clone(),
+                state,
+                override_label: None,
+            })
+        })
+        .collect()
+}
+
+/// True when both paths name the same file, however they are spelt.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => normalise(a) == normalise(b),
+    }
+}
+
+/// Lexical clean-up for paths that do not exist (no symlinks to resolve).
+fn normalise(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
+
+/// The `inputs` table: position, path, whether it was read, and its forced label.
+pub fn to_record_batch(inputs: &[InputFile]) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("input_idx", DataType::UInt32, false),
+        Field::new("path", DataType::Utf8, false),
+        Field::new("present", DataType::Boolean, false),
+        Field::new("override_label", DataType::Utf8, true),
+    ]));
+    RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(inputs.iter().map(|i| i.index).collect::<UInt32Array>()),
+            Arc::new(
+                inputs
+                    .iter()
+                    .map(|i| Some(i.display.as_str()))
+                    .collect::<StringArray>(),
+            ),
+            Arc::new(
+                inputs
+                    .iter()
+                    .map(|i| Some(i.is_present()))
+                    .collect::<BooleanArray>(),
+            ),
+            Arc::new(
+                inputs
+                    .iter()
+                    .map(|i| i.override_label.as_deref())
+                    .collect::<StringArray>(),
+            ),
+        ],
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spelling_does_not_matter_for_missing_paths() {
+        assert!(same_file(Path::new("./a/../b.jsonl"), Path::new("b.jsonl")));
+        assert!(!same_file(Path::new("a.jsonl"), Path::new("b.jsonl")));
+    }
+}

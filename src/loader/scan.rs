@@ -1,0 +1,366 @@
+//! The shard scan: one reader thread streams every input in order (hashing the bytes
+//! as they pass), cuts them into blocks of whole lines, and the DataFusion partitions
+//! parse those blocks in parallel into `shards` record batches.
+
+use std::fs::File;
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex, Once};
+
+use arrow::datatypes::SchemaRef;
+use datafusion::error::DataFusionError;
+use datafusion::execution::TaskContext;
+use datafusion::physical_plan::SendableRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchReceiverStream;
+use datafusion::physical_plan::streaming::PartitionStream;
+use sha2::{Digest, Sha256};
+
+use super::batch::{SHARDS_SCHEMA, ShardBatchBuilder};
+use super::inputs::{InputFile, InputStats};
+use crate::error::LoadError;
+use crate::json::parse_line;
+
+/// Bytes read from disk at a time; large enough that per-block overhead vanishes.
+const READ_CHUNK: usize = 4 << 20;
+/// Rows per record batch handed to DataFusion.
+const BATCH_ROWS: usize = 8192;
+
+/// A run of whole lines from one input.
+struct Block {
+    input_idx: u32,
+    first_line: u64,
+    data: Vec<u8>,
+}
+
+/// State the partitions share: the block queue and what was learnt about each input.
+pub struct ScanShared {
+    inputs: Arc<Vec<InputFile>>,
+    start: Once,
+    sender: Mutex<Option<SyncSender<Result<Block, LoadError>>>>,
+    receiver: Mutex<Receiver<Result<Block, LoadError>>>,
+    rows: Vec<AtomicU64>,
+    digests: Mutex<Vec<Option<(String, u64)>>>,
+}
+
+impl ScanShared {
+    pub fn new(inputs: Arc<Vec<InputFile>>, queue_depth: usize) -> Arc<Self> {
+        let (tx, rx) = sync_channel(queue_depth.max(1));
+        let n = inputs.len();
+        Arc::new(Self {
+            inputs,
+            start: Once::new(),
+            sender: Mutex::new(Some(tx)),
+            receiver: Mutex::new(rx),
+            rows: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            digests: Mutex::new(vec![None; n]),
+        })
+    }
+
+    /// Size, sha256 and row count of every input that was read to the end.
+    pub fn stats(&self) -> Vec<Option<InputStats>> {
+        let digests = self.digests.lock().map(|d| d.clone()).unwrap_or_default();
+        digests
+            .into_iter()
+            .zip(&self.rows)
+            .map(|(d, rows)| {
+                d.map(|(sha256, bytes)| InputStats {
+                    sha256,
+                    bytes,
+                    rows: rows.load(Ordering::Relaxed),
+                })
+            })
+            .collect()
+    }
+
+    fn start_reader(self: &Arc<Self>) {
+        self.start.call_once(|| {
+            let Some(tx) = self.sender.lock().ok().and_then(|mut s| s.take()) else {
+                return;
+            };
+            let shared = Arc::clone(self);
+            std::thread::spawn(move || {
+                for input in shared.inputs.iter() {
+                    if !input.is_present() {
+                        continue;
+                    }
+                    match read_input(input, &tx) {
+                        Ok(Some(digest)) => {
+                            if let Ok(mut d) = shared.digests.lock() {
+                                d[input.index as usize] = Some(digest);
+                            }
+                        }
+                        // The consumers went away: the query is over.
+                        Ok(None) => return,
+                        Err(e) => {
+                            let _ = tx.send(Err(e));
+                            return;
+                        }
+                    }
+                }
+            });
+        });
+    }
+
+    fn next_block(&self) -> Option<Result<Block, LoadError>> {
+        self.receiver.lock().ok()?.recv().ok()
+    }
+}
+
+/// Streams one input into the queue. `Ok(None)` when the consumers hung up.
+fn read_input(
+    input: &InputFile,
+    tx: &SyncSender<Result<Block, LoadError>>,
+) -> Result<Option<(String, u64)>, LoadError> {
+    let io_err = |source| LoadError::Io {
+        path: input.display.clone(),
+        source,
+    };
+    let mut file = File::open(&input.path).map_err(io_err)?;
+    let mut hasher = Sha256::new();
+    let mut total = 0u64;
+    let mut carry: Vec<u8> = Vec::new();
+    let mut next_line = 1u64;
+    loop {
+        let mut buf = std::mem::take(&mut carry);
+        let start = buf.len();
+        buf.resize(start + READ_CHUNK, 0);
+        let n = read_full(&mut file, &mut buf[start..]).map_err(io_err)?;
+        buf.truncate(start + n);
+        hasher.update(&buf[start..]);
+        total += n as u64;
+        let at_eof = n == 0;
+        let cut = if at_eof {
+            buf.len()
+        } else {
+            match memchr::memrchr(b'\n', &buf) {
+                Some(p) => p + 1,
+                None => {
+                    carry = buf;
+                    continue;
+                }
+            }
+        };
+        carry = buf.split_off(cut);
+        if !buf.is_empty() {
+            let lines = memchr::memchr_iter(b'\n', &buf).count() as u64;
+            let block = Block {
+                input_idx: input.index,
+                first_line: next_line,
+                data: buf,
+            };
+            next_line += lines;
+            if tx.send(Ok(block)).is_err() {
+                return Ok(None);
+            }
+        }
+        if at_eof {
+            return Ok(Some((hex(&hasher.finalize()), total)));
+        }
+    }
+}
+
+fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Calls `f` with every non-blank line of a block and its 1-based number.
+/// Tolerates a UTF-8 BOM at the start of a file and a `\r` before the newline.
+pub fn for_each_line<E>(
+    data: &[u8],
+    first_line: u64,
+    mut f: impl FnMut(u64, &[u8]) -> Result<(), E>,
+) -> Result<(), E> {
+    let mut data = data;
+    if first_line == 1 {
+        data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+    }
+    let mut line_no = first_line;
+    let mut start = 0;
+    while start < data.len() {
+        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |p| start + p);
+        let mut line = &data[start..end];
+        if let Some(l) = line.strip_suffix(b"\r") {
+            line = l;
+        }
+        if !is_blank(line) {
+            f(line_no, line)?;
+        }
+        line_no += 1;
+        start = end + 1;
+    }
+    Ok(())
+}
+
+/// Blank as the reference sees it: nothing left after Python's `str.strip()`.
+fn is_blank(line: &[u8]) -> bool {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return true;
+    }
+    line.iter().any(|b| !b.is_ascii())
+        && std::str::from_utf8(line)
+            .is_ok_and(|s| s.chars().all(|c| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c)))
+}
+
+/// Parses one line into the builder; the error names the input and line.
+pub fn load_line(
+    inputs: &[InputFile],
+    builder: &mut ShardBatchBuilder,
+    input_idx: u32,
+    line_no: u64,
+    line: &[u8],
+) -> Result<(), LoadError> {
+    let at = || (inputs[input_idx as usize].display.clone(), line_no);
+    let value = parse_line(line).map_err(|e| {
+        let (path, line) = at();
+        LoadError::InvalidJson {
+            path,
+            line,
+            message: e.to_string(),
+        }
+    })?;
+    builder.append(input_idx, line_no, &value).map_err(|e| {
+        let (path, line) = at();
+        LoadError::BadRow {
+            path,
+            line,
+            problem: e,
+        }
+    })
+}
+
+/// One DataFusion partition of the scan: pulls blocks until the queue is empty.
+#[derive(Debug)]
+pub struct ShardPartition {
+    shared: Arc<ScanShared>,
+}
+
+impl std::fmt::Debug for ScanShared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScanShared")
+            .field("inputs", &self.inputs.len())
+            .finish()
+    }
+}
+
+impl ShardPartition {
+    pub fn new(shared: Arc<ScanShared>) -> Self {
+        Self { shared }
+    }
+}
+
+impl PartitionStream for ShardPartition {
+    fn schema(&self) -> &SchemaRef {
+        &SHARDS_SCHEMA
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        self.shared.start_reader();
+        let mut stream = RecordBatchReceiverStream::builder(SHARDS_SCHEMA.clone(), 2);
+        let tx = stream.tx();
+        let shared = Arc::clone(&self.shared);
+        stream.spawn_blocking(move || {
+            let external = |e: LoadError| DataFusionError::External(Box::new(e));
+            let mut builder = ShardBatchBuilder::with_capacity(BATCH_ROWS);
+            while let Some(block) = shared.next_block() {
+                let block = block.map_err(external)?;
+                let mut rows = 0u64;
+                for_each_line(&block.data, block.first_line, |line_no, line| {
+                    load_line(&shared.inputs, &mut builder, block.input_idx, line_no, line)?;
+                    rows += 1;
+                    if builder.len() >= BATCH_ROWS {
+                        let batch = builder.finish().map_err(LoadError::Arrow)?;
+                        tx.blocking_send(Ok(batch)).map_err(|_| LoadError::Cancelled)?;
+                    }
+                    Ok(())
+                })
+                .map_err(external)?;
+                shared.rows[block.input_idx as usize].fetch_add(rows, Ordering::Relaxed);
+            }
+            if !builder.is_empty() {
+                let batch = builder
+                    .finish()
+                    .map_err(|e| external(LoadError::Arrow(e)))?;
+                // A closed channel only means the query no longer wants rows.
+                let _ = tx.blocking_send(Ok(batch));
+            }
+            Ok(())
+        });
+        stream.build()
+    }
+}
+
+/// The earliest hard error in input order, found by re-reading the inputs one by one.
+/// Parallel parsing reports whichever error surfaced first; the operator deserves the first.
+pub fn first_hard_error(inputs: &[InputFile]) -> Option<LoadError> {
+    let mut builder = ShardBatchBuilder::with_capacity(1);
+    for input in inputs.iter().filter(|i| i.is_present()) {
+        let data = match std::fs::read(&input.path) {
+            Ok(d) => d,
+            Err(source) => {
+                return Some(LoadError::Io {
+                    path: input.display.clone(),
+                    source,
+                });
+            }
+        };
+        let r = for_each_line(&data, 1, |line_no, line| {
+            load_line(inputs, &mut builder, input.index, line_no, line)?;
+            builder.finish().map_err(LoadError::Arrow).map(|_| ())
+        });
+        if let Err(e) = r {
+            return Some(e);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(data: &[u8]) -> Vec<(u64, String)> {
+        let mut out = Vec::new();
+        for_each_line::<()>(data, 1, |n, l| {
+            out.push((n, String::from_utf8_lossy(l).into_owned()));
+            Ok(())
+        })
+        .expect("no error");
+        out
+    }
+
+    #[test]
+    fn blank_lines_are_skipped_but_counted() {
+        assert_eq!(
+            lines(b"{}\n\n   \n{\"a\":1}\r\n\xEF\xBB\xBF"),
+            vec![(1, "{}".into()), (4, "{\"a\":1}".into()), (5, "\u{feff}".into())]
+        );
+    }
+
+    #[test]
+    fn bom_is_dropped_only_at_file_start() {
+        assert_eq!(lines(b"\xEF\xBB\xBF{}\n"), vec![(1, "{}".into())]);
+    }
+
+    #[test]
+    fn hex_is_lowercase() {
+        assert_eq!(hex(&[0, 171, 255]), "00abff");
+    }
+}
