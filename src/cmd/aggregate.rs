@@ -180,8 +180,9 @@ pub struct Job<'a> {
     pub argv: Vec<String>,
 }
 
-pub fn execute(args: Args, scales: ScaleTable, argv: Vec<String>) -> Result<Counters> {
+pub fn execute(args: Args, argv: Vec<String>) -> Result<Counters> {
     log::set_level(args.common.log_level);
+    let scales = crate::scales::builtin();
     run_job(Job {
         inputs: args.inputs,
         output: args.output,

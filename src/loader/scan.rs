@@ -40,6 +40,8 @@ pub struct ScanShared {
     sender: Mutex<Option<SyncSender<Result<Block, LoadError>>>>,
     receiver: Mutex<Receiver<Result<Block, LoadError>>>,
     rows: Vec<AtomicU64>,
+    /// Bytes read so far over all inputs, for progress reporting.
+    bytes_read: AtomicU64,
     digests: Mutex<Vec<Option<(String, u64)>>>,
 }
 
@@ -53,8 +55,19 @@ impl ScanShared {
             sender: Mutex::new(Some(tx)),
             receiver: Mutex::new(rx),
             rows: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            bytes_read: AtomicU64::new(0),
             digests: Mutex::new(vec![None; n]),
         })
+    }
+
+    /// Bytes of input read so far (all inputs together).
+    pub fn bytes_read(&self) -> u64 {
+        self.bytes_read.load(Ordering::Relaxed)
+    }
+
+    /// Rows parsed so far (all inputs together).
+    pub fn rows_parsed(&self) -> u64 {
+        self.rows.iter().map(|r| r.load(Ordering::Relaxed)).sum()
     }
 
     /// Size, sha256 and row count of every input that was read to the end.
@@ -84,7 +97,7 @@ impl ScanShared {
                     if !input.is_present() {
                         continue;
                     }
-                    match read_input(input, &tx) {
+                    match read_input(input, &tx, &shared.bytes_read) {
                         Ok(Some(digest)) => {
                             if let Ok(mut d) = shared.digests.lock() {
                                 d[input.index as usize] = Some(digest);
@@ -111,6 +124,7 @@ impl ScanShared {
 fn read_input(
     input: &InputFile,
     tx: &SyncSender<Result<Block, LoadError>>,
+    progress: &AtomicU64,
 ) -> Result<Option<(String, u64)>, LoadError> {
     let io_err = |source| LoadError::Io {
         path: input.display.clone(),
@@ -129,6 +143,7 @@ fn read_input(
         buf.truncate(start + n);
         hasher.update(&buf[start..]);
         total += n as u64;
+        progress.fetch_add(n as u64, Ordering::Relaxed);
         let at_eof = n == 0;
         let cut = if at_eof {
             buf.len()

@@ -1,0 +1,10 @@
+//! `mosagg run` — placeholder until its issue lands; fails loudly rather than pretending.
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct Args {}
+
+pub fn execute(_args: Args, _argv: Vec<String>) -> Result<i32> {
+    Err(Error::Internal("mosagg run is not implemented yet".into()))
+}
