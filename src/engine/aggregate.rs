@@ -103,6 +103,19 @@ pub async fn run(
     inputs: Arc<Vec<InputFile>>,
     scale_table: &ScaleTable,
     partitions: usize,
+    sink: impl FnMut(&RecordBatch) -> Result<()>,
+) -> Result<Outcome> {
+    run_observed(ctx, inputs, scale_table, partitions, |_| {}, sink).await
+}
+
+/// `run`, handing `on_scan` the scan's shared state before reading starts, so a
+/// caller can follow `bytes_read()` / `rows_parsed()` (the progress bar does).
+pub async fn run_observed(
+    ctx: &SessionContext,
+    inputs: Arc<Vec<InputFile>>,
+    scale_table: &ScaleTable,
+    partitions: usize,
+    on_scan: impl FnOnce(Arc<ScanShared>),
     mut sink: impl FnMut(&RecordBatch) -> Result<()>,
 ) -> Result<Outcome> {
     let scales_batch = scales::to_record_batch(scale_table)?;
@@ -111,6 +124,7 @@ pub async fn run(
     register_batches(ctx, "inputs", inputs_batch.schema(), vec![inputs_batch])?;
 
     let shared = ScanShared::new(Arc::clone(&inputs), partitions * 2);
+    on_scan(Arc::clone(&shared));
     let streams: Vec<Arc<dyn PartitionStream>> = (0..partitions.max(1))
         .map(|_| Arc::new(ShardPartition::new(Arc::clone(&shared))) as Arc<dyn PartitionStream>)
         .collect();
@@ -310,7 +324,9 @@ fn describe_rejects(batches: &[RecordBatch], table: &ScaleTable) -> Result<Vec<R
                     } else {
                         "repeat of"
                     };
-                    let why = if std.value(i) > 0.0 && kept_std.value(i) < std.value(i) {
+                    // Spread as the dedup ranks it: missing, zero or non-finite is unknown.
+                    let spread = |x: f64| if x > 0.0 && x.is_finite() { x } else { f64::INFINITY };
+                    let why = if spread(kept_std.value(i)) < spread(std.value(i)) {
                         "kept for its tighter rating spread"
                     } else {
                         "kept as first seen (spread not tighter)"
