@@ -16,7 +16,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Put shards on the unified 0-100 scale, drop bad rows, dedup, write JSONL + Parquet + manifest.
-    Aggregate(cmd::aggregate::Args),
+    Aggregate(Box<cmd::aggregate::Args>),
     /// Find the conventional shards in a work folder, aggregate them, then start the trainer.
     Run(cmd::run::Args),
     /// Merge encode-grid corpora, deduplicating by (src_sha256, encoder, preset, crf).
@@ -36,7 +36,7 @@ pub enum Command {
 /// Runs the parsed command; the `Ok` value is the process exit code.
 pub fn dispatch(cli: Cli, argv: Vec<String>) -> Result<i32> {
     match cli.command {
-        Command::Aggregate(args) => cmd::aggregate::execute(args, argv).map(|_| 0),
+        Command::Aggregate(args) => cmd::aggregate::execute(*args, argv).map(|_| 0),
         Command::Run(args) => cmd::run::execute(args, argv),
         Command::Merge(args) => cmd::merge::execute(args),
         Command::Verify(args) => cmd::verify::execute(args),

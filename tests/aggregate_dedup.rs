@@ -6,7 +6,11 @@ use common::{Scratch, row, with};
 use serde_json::{Value, json};
 
 fn std_row(sha: &str, corpus: &str, std: Value, src: &str) -> Value {
-    with(with(row(sha, corpus, json!(3.0)), "mos_std_dev", std), "src", json!(src))
+    with(
+        with(row(sha, corpus, json!(3.0)), "mos_std_dev", std),
+        "src",
+        json!(src),
+    )
 }
 
 fn kept_src(out: &common::Outcome, sha: &str) -> String {
@@ -69,7 +73,10 @@ fn ties_keep_the_first_seen_row() {
 #[test]
 fn rows_without_a_hash_never_merge_across_corpora() {
     let s = Scratch::new();
-    let a = s.shard("a.jsonl", &[std_row("", "konvid-1k", json!(0.5), "same.mp4")]);
+    let a = s.shard(
+        "a.jsonl",
+        &[std_row("", "konvid-1k", json!(0.5), "same.mp4")],
+    );
     let b = s.shard("b.jsonl", &[std_row("", "lsvq", json!(0.2), "same.mp4")]);
     let out = s.aggregate(&[&a, &b], &[]).ok();
     assert_eq!(out.counter("rows_out"), 2);
@@ -147,7 +154,12 @@ fn rejects_ledger_explains_every_missing_row() {
         .collect();
     let reasons: Vec<(u64, &str)> = recs
         .iter()
-        .map(|r| (r["line"].as_u64().unwrap_or(0), r["reason"].as_str().unwrap_or("")))
+        .map(|r| {
+            (
+                r["line"].as_u64().unwrap_or(0),
+                r["reason"].as_str().unwrap_or(""),
+            )
+        })
         .collect();
     assert_eq!(
         reasons,
@@ -164,7 +176,12 @@ fn rejects_ledger_explains_every_missing_row() {
         assert_eq!(r["kept_path"], a.display().to_string());
     }
     assert!(recs[2].get("kept_line").is_none());
-    assert!(recs[4]["detail"].as_str().unwrap_or("").contains("field 'width'"));
+    assert!(
+        recs[4]["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("field 'width'")
+    );
     // Output rows + ledger rows = every input row.
     assert_eq!(out.rows().len() + recs.len(), 7);
     let outputs = out.manifest()["run_provenance"]["outputs"].clone();
@@ -193,10 +210,23 @@ fn output_is_sorted_by_corpus_then_hash_then_key() {
     let order: Vec<String> = out
         .rows()
         .iter()
-        .map(|r| format!("{}/{}/{}", r["corpus_source"].as_str().unwrap_or(""), r["src_sha256"].as_str().unwrap_or(""), r["src"].as_str().unwrap_or("")))
+        .map(|r| {
+            format!(
+                "{}/{}/{}",
+                r["corpus_source"].as_str().unwrap_or(""),
+                r["src_sha256"].as_str().unwrap_or(""),
+                r["src"].as_str().unwrap_or("")
+            )
+        })
         .collect();
     assert_eq!(
         order,
-        vec!["konvid-1k/c/c.mp4", "lsvq//y.mp4", "lsvq//z.mp4", "lsvq/a/a.mp4", "lsvq/b/b.mp4"]
+        vec![
+            "konvid-1k/c/c.mp4",
+            "lsvq//y.mp4",
+            "lsvq//z.mp4",
+            "lsvq/a/a.mp4",
+            "lsvq/b/b.mp4"
+        ]
     );
 }

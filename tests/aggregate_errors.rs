@@ -22,7 +22,8 @@ fn invalid_json_names_file_and_line_and_writes_nothing() {
     let out = s.aggregate(&[&shard], &[]);
     assert_eq!(out.code, 1);
     assert!(
-        out.stderr.contains(&format!("error: {}:3: invalid JSON", shard.display())),
+        out.stderr
+            .contains(&format!("error: {}:3: invalid JSON", shard.display())),
         "{}",
         out.stderr
     );
@@ -34,12 +35,18 @@ fn invalid_utf8_is_invalid_json() {
     let s = Scratch::new();
     let p = s.path("in.jsonl");
     let mut bytes = format!("{}\n", good_line("a")).into_bytes();
-    bytes.extend_from_slice(b"{\"src\": \"\xff\xfe\", \"src_sha256\": \"b\", \"mos\": 3, \"corpus\": \"lsvq\"}\n");
+    bytes.extend_from_slice(
+        b"{\"src\": \"\xff\xfe\", \"src_sha256\": \"b\", \"mos\": 3, \"corpus\": \"lsvq\"}\n",
+    );
     std::fs::write(&p, bytes).expect("write");
     let out = s.aggregate(&[&p], &[]);
     assert_eq!(out.code, 1);
     assert!(out.stderr.contains(":2: invalid JSON"), "{}", out.stderr);
-    assert!(out.stderr.to_lowercase().contains("utf-8"), "{}", out.stderr);
+    assert!(
+        out.stderr.to_lowercase().contains("utf-8"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -52,7 +59,8 @@ fn missing_required_keys_are_listed_sorted() {
     let out = s.aggregate(&[&shard], &[]);
     assert_eq!(out.code, 1);
     assert!(
-        out.stderr.contains(":2: missing required keys: ['corpus', 'src_sha256']"),
+        out.stderr
+            .contains(":2: missing required keys: ['corpus', 'src_sha256']"),
         "{}",
         out.stderr
     );
@@ -64,7 +72,11 @@ fn a_non_object_line_is_a_hard_error() {
     let shard = s.shard_text("in.jsonl", "[1, 2, 3]\n");
     let out = s.aggregate(&[&shard], &[]);
     assert_eq!(out.code, 1);
-    assert!(out.stderr.contains(":1: expected JSON object, got list"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(":1: expected JSON object, got list"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -81,7 +93,8 @@ fn the_first_error_in_input_order_is_reported() {
         let out = s.aggregate(&[&first, &second], &[]);
         assert_eq!(out.code, 1);
         assert!(
-            out.stderr.contains(&format!("{}:30001: invalid JSON", first.display())),
+            out.stderr
+                .contains(&format!("{}:30001: invalid JSON", first.display())),
             "{}",
             out.stderr
         );
@@ -102,8 +115,14 @@ fn existing_outputs_survive_a_failed_run() {
     with_bad.sort();
     let out = s.aggregate(&[&good, &bad], &[]);
     assert_eq!(out.code, 1);
-    assert_eq!(std::fs::read(s.path("out.jsonl")).expect("out"), before_text);
-    assert_eq!(std::fs::read(s.path("out.manifest.json")).expect("m"), before_manifest);
+    assert_eq!(
+        std::fs::read(s.path("out.jsonl")).expect("out"),
+        before_text
+    );
+    assert_eq!(
+        std::fs::read(s.path("out.manifest.json")).expect("m"),
+        before_manifest
+    );
     assert_eq!(s.files(), with_bad);
 }
 
@@ -115,8 +134,22 @@ fn missing_inputs_are_skipped_with_a_warning() {
     let folder = s.path("a-folder");
     std::fs::create_dir(&folder).expect("mkdir");
     let out = s.aggregate(&[&absent, &good, &folder], &[]).ok();
-    assert!(out.stderr.contains(&format!("WARNING input not found, skipping: {}", absent.display())), "{}", out.stderr);
-    assert!(out.stderr.contains(&format!("input is not a regular file, skipping: {}", folder.display())), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(&format!(
+            "WARNING input not found, skipping: {}",
+            absent.display()
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "input is not a regular file, skipping: {}",
+            folder.display()
+        )),
+        "{}",
+        out.stderr
+    );
     assert_eq!(out.counter("inputs_missing"), 2);
     assert_eq!(out.counter("inputs_seen"), 1);
     let inputs = out.manifest()["run_provenance"]["inputs"].clone();
@@ -148,7 +181,15 @@ fn usage_errors_exit_2() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
     let out = common::mosagg()
-        .args(["aggregate", "--inputs", "a", "--output", "x.jsonl", "--aggregated-at", "noon"])
+        .args([
+            "aggregate",
+            "--inputs",
+            "a",
+            "--output",
+            "x.jsonl",
+            "--aggregated-at",
+            "noon",
+        ])
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
@@ -167,6 +208,10 @@ fn an_unreadable_input_is_a_hard_error() {
     let before = s.files();
     let out = s.aggregate(&[&good, mem], &[]);
     assert_eq!(out.code, 1, "{}", out.stderr);
-    assert!(out.stderr.contains("error: /proc/self/mem:"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("error: /proc/self/mem:"),
+        "{}",
+        out.stderr
+    );
     assert_untouched(&s, &before);
 }

@@ -4,6 +4,8 @@ mod common;
 
 use std::fs::File;
 
+use arrow::array::Array;
+
 use common::{Scratch, TS, mosagg, row, with};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use serde_json::json;
@@ -53,20 +55,34 @@ fn a_row_is_written_exactly_as_python_json_dumps_sort_keys() {
 #[test]
 fn every_row_has_exactly_the_18_keys() {
     let s = Scratch::new();
-    let shard = s.shard("in.jsonl", &[with(row("a", "lsvq", json!(2.0)), "bonus", json!("x"))]);
+    let shard = s.shard(
+        "in.jsonl",
+        &[with(row("a", "lsvq", json!(2.0)), "bonus", json!("x"))],
+    );
     let out = s.aggregate(&[&shard], &[]).ok();
     let rows = out.rows();
-    let keys: Vec<&str> = rows[0].as_object().expect("object").keys().map(String::as_str).collect();
+    let keys: Vec<&str> = rows[0]
+        .as_object()
+        .expect("object")
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(keys, KEYS);
 }
 
 #[test]
 fn non_finite_std_dev_is_written_as_null() {
     let s = Scratch::new();
-    let line = row("a", "lsvq", json!(2.0)).to_string().replace("\"mos_std_dev\":0.5", "\"mos_std_dev\":NaN");
+    let line = row("a", "lsvq", json!(2.0))
+        .to_string()
+        .replace("\"mos_std_dev\":0.5", "\"mos_std_dev\":NaN");
     let shard = s.shard_text("in.jsonl", &line);
     let out = s.aggregate(&[&shard], &[]).ok();
-    assert!(out.text().contains("\"mos_std_dev\": null"), "{}", out.text());
+    assert!(
+        out.text().contains("\"mos_std_dev\": null"),
+        "{}",
+        out.text()
+    );
 }
 
 #[test]
@@ -80,7 +96,11 @@ fn bom_crlf_and_blank_lines_are_tolerated_and_lines_still_count() {
     let shard = s.shard_text("in.jsonl", &text);
     let out = s.aggregate(&[&shard], &[]).ok();
     assert_eq!(out.counter("rows_in"), 2);
-    assert!(out.stderr.contains("in.jsonl:4: native MOS 9.0"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("in.jsonl:4: native MOS 9.0"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
@@ -88,7 +108,15 @@ fn output_is_deterministic_and_pinned_by_source_date_epoch() {
     let s = Scratch::new();
     let shard = s.shard(
         "in.jsonl",
-        &(0..50).map(|i| row(&format!("k{}", i % 17), if i % 2 == 0 { "lsvq" } else { "konvid-1k" }, json!(1.0 + (i as f64) / 20.0))).collect::<Vec<_>>(),
+        &(0..50)
+            .map(|i| {
+                row(
+                    &format!("k{}", i % 17),
+                    if i % 2 == 0 { "lsvq" } else { "konvid-1k" },
+                    json!(1.0 + (i as f64) / 20.0),
+                )
+            })
+            .collect::<Vec<_>>(),
     );
     let first = s.aggregate(&[&shard], &[]).ok().text();
     let second = s.aggregate(&[&shard], &[]).ok().text();
@@ -125,10 +153,20 @@ fn parquet_holds_the_same_rows_typed_with_metadata() {
     let meta = reader.metadata().file_metadata();
     assert_eq!(meta.num_rows(), 3);
     let kv = meta.key_value_metadata().cloned().unwrap_or_default();
-    assert!(kv.iter().any(|k| k.key == "mosagg.schema" && k.value.as_deref() == Some("mos-corpus-unified-v1")));
-    assert!(kv.iter().any(|k| k.key == "mosagg.version" && k.value.as_deref() == Some(env!("CARGO_PKG_VERSION"))));
+    assert!(
+        kv.iter().any(
+            |k| k.key == "mosagg.schema" && k.value.as_deref() == Some("mos-corpus-unified-v1")
+        )
+    );
+    assert!(kv.iter().any(
+        |k| k.key == "mosagg.version" && k.value.as_deref() == Some(env!("CARGO_PKG_VERSION"))
+    ));
     let rg = reader.metadata().row_group(0);
-    assert!(rg.columns().iter().all(|c| c.compression().to_string().starts_with("ZSTD")));
+    assert!(
+        rg.columns()
+            .iter()
+            .all(|c| c.compression().to_string().starts_with("ZSTD"))
+    );
 
     let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
         File::open(s.path("out.parquet")).expect("parquet"),
@@ -140,14 +178,31 @@ fn parquet_holds_the_same_rows_typed_with_metadata() {
     sorted.sort_unstable();
     assert_eq!(sorted, KEYS);
     use arrow::datatypes::DataType;
-    assert_eq!(schema.field_with_name("width").expect("width").data_type(), &DataType::Int64);
-    assert_eq!(schema.field_with_name("mos").expect("mos").data_type(), &DataType::Float64);
-    assert_eq!(schema.field_with_name("src").expect("src").data_type(), &DataType::Utf8);
-    let batches: Vec<_> = builder.build().expect("reader").collect::<Result<_, _>>().expect("batches");
+    assert_eq!(
+        schema.field_with_name("width").expect("width").data_type(),
+        &DataType::Int64
+    );
+    assert_eq!(
+        schema.field_with_name("mos").expect("mos").data_type(),
+        &DataType::Float64
+    );
+    assert_eq!(
+        schema.field_with_name("src").expect("src").data_type(),
+        &DataType::Utf8
+    );
+    let batches: Vec<_> = builder
+        .build()
+        .expect("reader")
+        .collect::<Result<_, _>>()
+        .expect("batches");
     let batch = arrow::compute::concat_batches(&schema, &batches).expect("concat");
     let sha = batch.column_by_name("src_sha256").expect("col");
     let sha = arrow::array::cast::as_string_array(sha);
-    let jsonl_order: Vec<String> = out.rows().iter().map(|r| r["src_sha256"].as_str().unwrap_or("").to_owned()).collect();
+    let jsonl_order: Vec<String> = out
+        .rows()
+        .iter()
+        .map(|r| r["src_sha256"].as_str().unwrap_or("").to_owned())
+        .collect();
     let parquet_order: Vec<String> = (0..sha.len()).map(|i| sha.value(i).to_owned()).collect();
     assert_eq!(parquet_order, jsonl_order);
     let std = batch.column_by_name("mos_std_dev").expect("std");
@@ -157,20 +212,36 @@ fn parquet_holds_the_same_rows_typed_with_metadata() {
 #[test]
 fn manifest_proves_inputs_and_outputs() {
     let s = Scratch::new();
-    let a = s.shard("a.jsonl", &[row("a", "lsvq", json!(2.0)), row("b", "lsvq", json!(3.0))]);
+    let a = s.shard(
+        "a.jsonl",
+        &[row("a", "lsvq", json!(2.0)), row("b", "lsvq", json!(3.0))],
+    );
     let out = s
-        .aggregate(&[&a, &s.path("gone.jsonl")], &["--parquet", s.path("sub/p.parquet").to_str().expect("utf8")])
+        .aggregate(
+            &[&a, &s.path("gone.jsonl")],
+            &["--parquet", s.path("sub/p.parquet").to_str().expect("utf8")],
+        )
         .ok();
     let m = out.manifest();
     assert_eq!(m["schema"], "mos-corpus-aggregate-manifest-v1");
-    assert_eq!(m["scale_conversions"]["lsvq"], json!({"slope": 25.0, "intercept": -25.0, "native_min": 1.0, "native_max": 5.0, "scale_label": "1-5-acr"}));
+    assert_eq!(
+        m["scale_conversions"]["lsvq"],
+        json!({"slope": 25.0, "intercept": -25.0, "native_min": 1.0, "native_max": 5.0, "scale_label": "1-5-acr"})
+    );
     let prov = &m["run_provenance"];
     assert_eq!(prov["tool"], "mosagg");
     assert_eq!(prov["version"], env!("CARGO_PKG_VERSION"));
-    assert!(prov["argv"].as_array().is_some_and(|a| a.iter().any(|x| x == "--inputs")));
+    assert!(
+        prov["argv"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x == "--inputs"))
+    );
     assert_eq!(prov["inputs"][0]["sha256"], common::sha256_hex(&a));
     assert_eq!(prov["inputs"][0]["rows"], 2);
-    assert_eq!(prov["inputs"][0]["size_bytes"], std::fs::metadata(&a).expect("meta").len());
+    assert_eq!(
+        prov["inputs"][0]["size_bytes"],
+        std::fs::metadata(&a).expect("meta").len()
+    );
     assert_eq!(prov["inputs"][1]["exists"], false);
     let outputs = prov["outputs"].as_array().expect("outputs");
     for o in outputs {
@@ -178,17 +249,30 @@ fn manifest_proves_inputs_and_outputs() {
         assert_eq!(o["sha256"], common::sha256_hex(&p), "{p:?}");
         assert_eq!(o["rows"], 2);
     }
-    assert!(outputs.iter().any(|o| o["path"].as_str().is_some_and(|p| p.ends_with("sub/p.parquet"))));
+    assert!(outputs.iter().any(|o| {
+        o["path"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("sub/p.parquet"))
+    }));
     // Pretty-printed with sorted keys.
     let text = std::fs::read_to_string(s.path("out.manifest.json")).expect("manifest");
-    assert!(text.starts_with("{\n  \"corpus_source_overrides\": {},\n  \"counters\": {"), "{text}");
-    assert!(out.summary().ends_with(&format!("-> {}", s.path("out.jsonl").display())));
+    assert!(
+        text.starts_with("{\n  \"corpus_source_overrides\": {},\n  \"counters\": {"),
+        "{text}"
+    );
+    assert!(
+        out.summary()
+            .ends_with(&format!("-> {}", s.path("out.jsonl").display()))
+    );
 }
 
 #[test]
 fn log_level_error_silences_warnings_but_not_the_summary() {
     let s = Scratch::new();
-    let a = s.shard("a.jsonl", &[row("a", "lsvq", json!(9.0)), row("b", "lsvq", json!(3.0))]);
+    let a = s.shard(
+        "a.jsonl",
+        &[row("a", "lsvq", json!(9.0)), row("b", "lsvq", json!(3.0))],
+    );
     let out = s.aggregate(&[&a], &["--log-level", "ERROR"]).ok();
     assert!(!out.stderr.contains("WARNING"), "{}", out.stderr);
     assert!(out.summary().starts_with("[mosagg] "));
@@ -235,7 +319,11 @@ fn unreadable_optional_values_drop_the_row_as_bad_value() {
     assert_eq!(out.counter("dropped_bad_value"), 4);
     assert_eq!(out.counter("rows_out"), 1);
     for field in ["width", "framerate", "n_ratings", "pix_fmt"] {
-        assert!(out.stderr.contains(&format!("field '{field}'")), "{field}: {}", out.stderr);
+        assert!(
+            out.stderr.contains(&format!("field '{field}'")),
+            "{field}: {}",
+            out.stderr
+        );
     }
 }
 
@@ -249,7 +337,13 @@ fn pyarrow_reads_our_parquet_when_available() {
         return;
     }
     let s = Scratch::new();
-    let a = s.shard("a.jsonl", &[row("a", "lsvq", json!(2.0)), row("b", "konvid-1k", json!(5.0))]);
+    let a = s.shard(
+        "a.jsonl",
+        &[
+            row("a", "lsvq", json!(2.0)),
+            row("b", "konvid-1k", json!(5.0)),
+        ],
+    );
     s.aggregate(&[&a], &[]).ok();
     let script = "import sys, pyarrow.parquet as pq\nt = pq.read_table(sys.argv[1])\nprint(t.num_rows, sorted(t.column('mos').to_pylist()), t.schema.field('width').type)";
     let out = std::process::Command::new("python3")
@@ -257,6 +351,13 @@ fn pyarrow_reads_our_parquet_when_available() {
         .arg(s.path("out.parquet"))
         .output()
         .expect("python3");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2 [25.0, 100.0] int64");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "2 [25.0, 100.0] int64"
+    );
 }

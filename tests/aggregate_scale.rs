@@ -34,7 +34,10 @@ fn acr_corpora_map_1_to_5_onto_0_to_100() {
             (corpus, json!(5.0)),
             (corpus, json!(2.5)),
         ]);
-        let mos: Vec<f64> = got.iter().map(|(_, m)| m.as_ref().and_then(Value::as_f64).expect("kept")).collect();
+        let mos: Vec<f64> = got
+            .iter()
+            .map(|(_, m)| m.as_ref().and_then(Value::as_f64).expect("kept"))
+            .collect();
         assert_eq!(mos, vec![0.0, 50.0, 100.0, 37.5], "{corpus}");
     }
 }
@@ -83,9 +86,18 @@ fn slack_admits_dataset_rounding_but_never_clips() {
         ("netflix-public", json!(100.2)),
     ]);
     let kept: Vec<bool> = got.iter().map(|(_, m)| m.is_some()).collect();
-    assert_eq!(kept, vec![true, true, true, false, false, false, true, false]);
+    assert_eq!(
+        kept,
+        vec![true, true, true, false, false, false, true, false]
+    );
     // Within the slack the value is converted, not clipped to 100.
-    assert!(got[0].1.as_ref().and_then(Value::as_f64).is_some_and(|m| m > 100.0));
+    assert!(
+        got[0]
+            .1
+            .as_ref()
+            .and_then(Value::as_f64)
+            .is_some_and(|m| m > 100.0)
+    );
 }
 
 #[test]
@@ -93,15 +105,15 @@ fn out_of_range_rows_are_counted_and_warned_with_file_and_line() {
     let s = Scratch::new();
     let shard = s.shard(
         "in.jsonl",
-        &[
-            row("a", "lsvq", json!(4.0)),
-            row("b", "lsvq", json!(6.0)),
-        ],
+        &[row("a", "lsvq", json!(4.0)), row("b", "lsvq", json!(6.0))],
     );
     let out = s.aggregate(&[&shard], &[]).ok();
     assert_eq!(out.counter("dropped_bad_scale"), 1);
     assert_eq!(out.counter("rows_out"), 1);
-    let warn = format!("WARNING {}:2: native MOS 6.0 for lsvq is outside the published [1.0, 5.0] range", shard.display());
+    let warn = format!(
+        "WARNING {}:2: native MOS 6.0 for lsvq is outside the published [1.0, 5.0] range",
+        shard.display()
+    );
     assert!(out.stderr.contains(&warn), "{}", out.stderr);
 }
 
@@ -117,8 +129,14 @@ fn mos_forms_numbers_strings_and_non_numbers() {
         ("lsvq", json!("nan")),
         ("lsvq", json!("")),
     ]);
-    let mos: Vec<Option<f64>> = got.iter().map(|(_, m)| m.as_ref().and_then(Value::as_f64)).collect();
-    assert_eq!(mos, vec![Some(87.5), Some(50.0), None, None, None, None, None, None]);
+    let mos: Vec<Option<f64>> = got
+        .iter()
+        .map(|(_, m)| m.as_ref().and_then(Value::as_f64))
+        .collect();
+    assert_eq!(
+        mos,
+        vec![Some(87.5), Some(50.0), None, None, None, None, None, None]
+    );
 }
 
 #[test]
@@ -127,8 +145,10 @@ fn nan_and_infinity_tokens_are_read_and_dropped_as_bad_scale() {
     let base = row("x", "lsvq", json!(1.0)).to_string();
     let text = [
         base.replace("\"mos\":1.0", "\"mos\":NaN"),
-        base.replace("\"mos\":1.0", "\"mos\":Infinity").replace("\"x\"", "\"y\""),
-        base.replace("\"mos\":1.0", "\"mos\":-Infinity").replace("\"x\"", "\"z\""),
+        base.replace("\"mos\":1.0", "\"mos\":Infinity")
+            .replace("\"x\"", "\"y\""),
+        base.replace("\"mos\":1.0", "\"mos\":-Infinity")
+            .replace("\"x\"", "\"z\""),
     ]
     .join("\n");
     assert!(text.contains("NaN") && text.contains("-Infinity"), "{text}");
@@ -151,7 +171,11 @@ fn unknown_labels_are_dropped_and_named() {
     );
     let out = s.aggregate(&[&shard], &[]).ok();
     assert_eq!(out.counter("dropped_unknown_corpus"), 2);
-    assert!(out.stderr.contains(":1: unknown corpus label 'live-vqc'"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains(":1: unknown corpus label 'live-vqc'"),
+        "{}",
+        out.stderr
+    );
     assert!(out.stderr.contains(":3: no corpus label"), "{}", out.stderr);
 }
 
@@ -160,7 +184,11 @@ fn corpus_source_field_beats_corpus_and_override_beats_both() {
     let s = Scratch::new();
     let a = s.shard(
         "a.jsonl",
-        &[with(row("a", "konvid-1k-raw", json!(3.0)), "corpus_source", json!("konvid-1k"))],
+        &[with(
+            row("a", "konvid-1k-raw", json!(3.0)),
+            "corpus_source",
+            json!("konvid-1k"),
+        )],
     );
     let b = s.shard("b.jsonl", &[row("b", "mystery", json!(3.0))]);
     let spelled = format!("{}/./b.jsonl=waterloo-ivc-4k", s.dir.path().display());
@@ -168,19 +196,33 @@ fn corpus_source_field_beats_corpus_and_override_beats_both() {
         .aggregate(&[&a, &b], &["--corpus-source-override", &spelled])
         .ok();
     let rows = out.rows();
-    let ra = rows.iter().find(|r| r["src_sha256"] == "a").expect("a kept");
+    let ra = rows
+        .iter()
+        .find(|r| r["src_sha256"] == "a")
+        .expect("a kept");
     assert_eq!(ra["corpus_source"], "konvid-1k");
     assert_eq!(ra["corpus"], "konvid-1k-raw");
-    let rb = rows.iter().find(|r| r["src_sha256"] == "b").expect("b kept via override");
+    let rb = rows
+        .iter()
+        .find(|r| r["src_sha256"] == "b")
+        .expect("b kept via override");
     assert_eq!(rb["corpus_source"], "waterloo-ivc-4k");
     assert_eq!(rb["mos"], json!(3.0));
-    assert_eq!(out.manifest()["corpus_source_overrides"].as_object().map(|m| m.len()), Some(1));
+    assert_eq!(
+        out.manifest()["corpus_source_overrides"]
+            .as_object()
+            .map(|m| m.len()),
+        Some(1)
+    );
 }
 
 #[test]
 fn null_corpus_is_written_as_the_resolved_label() {
     let s = Scratch::new();
-    let a = s.shard("a.jsonl", &[with(row("a", "x", json!(3.0)), "corpus", json!(null))]);
+    let a = s.shard(
+        "a.jsonl",
+        &[with(row("a", "x", json!(3.0)), "corpus", json!(null))],
+    );
     let ov = format!("{}=lsvq", a.display());
     let out = s.aggregate(&[&a], &["--corpus-source-override", &ov]).ok();
     assert_eq!(out.rows()[0]["corpus"], "lsvq");
@@ -192,10 +234,19 @@ fn override_usage_errors_exit_2() {
     let a = s.shard("a.jsonl", &[row("a", "lsvq", json!(3.0))]);
     let no_eq = s.aggregate(&[&a], &["--corpus-source-override", "a.jsonl"]);
     assert_eq!(no_eq.code, 2);
-    assert!(no_eq.stderr.contains("expects PATH=LABEL"), "{}", no_eq.stderr);
+    assert!(
+        no_eq.stderr.contains("expects PATH=LABEL"),
+        "{}",
+        no_eq.stderr
+    );
     let bad = s.aggregate(&[&a], &["--corpus-source-override", "a.jsonl=nope"]);
     assert_eq!(bad.code, 2);
-    assert!(bad.stderr.contains("valid labels: konvid-150k, konvid-1k, lsvq"), "{}", bad.stderr);
+    assert!(
+        bad.stderr
+            .contains("valid labels: konvid-150k, konvid-1k, lsvq"),
+        "{}",
+        bad.stderr
+    );
     assert!(!s.path("out.jsonl").exists());
 }
 
@@ -206,5 +257,10 @@ fn override_for_a_path_not_among_inputs_warns() {
     let out = s
         .aggregate(&[&a], &["--corpus-source-override", "elsewhere.jsonl=lsvq"])
         .ok();
-    assert!(out.stderr.contains("elsewhere.jsonl, which is not among --inputs"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("elsewhere.jsonl, which is not among --inputs"),
+        "{}",
+        out.stderr
+    );
 }

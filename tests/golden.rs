@@ -8,7 +8,9 @@ use common::mosagg;
 use serde_json::Value;
 
 fn run_case(name: &str) {
-    let case_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden").join(name);
+    let case_dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/golden")
+        .join(name);
     let case: Value = serde_json::from_str(
         &std::fs::read_to_string(case_dir.join("case.json")).expect("case.json"),
     )
@@ -22,7 +24,10 @@ fn run_case(name: &str) {
         cmd.arg(i.as_str().expect("input path"));
     }
     cmd.arg("--output").arg(&out);
-    cmd.args(["--aggregated-at", case["aggregated_at"].as_str().expect("ts")]);
+    cmd.args([
+        "--aggregated-at",
+        case["aggregated_at"].as_str().expect("ts"),
+    ]);
     for (path, label) in case["overrides"].as_object().expect("overrides") {
         cmd.arg("--corpus-source-override")
             .arg(format!("{path}={}", label.as_str().expect("label")));

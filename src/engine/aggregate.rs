@@ -150,10 +150,7 @@ pub async fn run_observed(
             }
         };
         let fate = column(&batch, "fate")?;
-        let kept_mask = arrow::compute::kernels::cmp::eq(
-            fate,
-            &StringArray::new_scalar("kept"),
-        )?;
+        let kept_mask = arrow::compute::kernels::cmp::eq(fate, &StringArray::new_scalar("kept"))?;
         let kept = filter_record_batch(&batch, &kept_mask)?;
         if kept.num_rows() > 0 {
             sink(&kept)?;
@@ -170,7 +167,7 @@ pub async fn run_observed(
     let fate_schema = fates
         .first()
         .map(|b| b.schema())
-        .unwrap_or_else(|| empty_fates_schema());
+        .unwrap_or_else(empty_fates_schema);
     register_batches(ctx, "fates", fate_schema, fates)?;
     let counters = read_counters(&collect_sql(ctx, sql::COUNTERS).await?)?;
     if !counters.reconciles() {
@@ -258,7 +255,9 @@ fn describe_rejects(batches: &[RecordBatch], table: &ScaleTable) -> Result<Vec<R
     let mut out = Vec::new();
     for b in batches {
         let text = |name: &str| -> Result<StringArray> {
-            Ok(cast(column(b, name)?, &DataType::Utf8)?.as_string::<i32>().clone())
+            Ok(cast(column(b, name)?, &DataType::Utf8)?
+                .as_string::<i32>()
+                .clone())
         };
         let float = |name: &str| -> Result<arrow::array::Float64Array> {
             Ok(column(b, name)?.as_primitive::<Float64Type>().clone())
@@ -299,7 +298,9 @@ fn describe_rejects(batches: &[RecordBatch], table: &ScaleTable) -> Result<Vec<R
                          or pass --corpus-source-override for this input)",
                         quote(l)
                     ),
-                    None => "no corpus label (corpus is null and no corpus_source or override)".into(),
+                    None => {
+                        "no corpus label (corpus is null and no corpus_source or override)".into()
+                    }
                 },
                 Reason::BadScale => match opt(&mos_problem) {
                     Some(p) => p,
@@ -325,7 +326,13 @@ fn describe_rejects(batches: &[RecordBatch], table: &ScaleTable) -> Result<Vec<R
                         "repeat of"
                     };
                     // Spread as the dedup ranks it: missing, zero or non-finite is unknown.
-                    let spread = |x: f64| if x > 0.0 && x.is_finite() { x } else { f64::INFINITY };
+                    let spread = |x: f64| {
+                        if x > 0.0 && x.is_finite() {
+                            x
+                        } else {
+                            f64::INFINITY
+                        }
+                    };
                     let why = if spread(kept_std.value(i)) < spread(std.value(i)) {
                         "kept for its tighter rating spread"
                     } else {

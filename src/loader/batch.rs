@@ -106,7 +106,10 @@ fn read_optional(row: &Value<'_>) -> Result<Optional, String> {
         framerate: at("framerate", float_field(row.get("framerate")))?,
         duration_s: at("duration_s", float_field(row.get("duration_s")))?,
         pix_fmt: at("pix_fmt", text_or_empty(row.get("pix_fmt")))?,
-        encoder_upstream: at("encoder_upstream", text_or_empty(row.get("encoder_upstream")))?,
+        encoder_upstream: at(
+            "encoder_upstream",
+            text_or_empty(row.get("encoder_upstream")),
+        )?,
         mos_std_dev: at("mos_std_dev", float_field(row.get("mos_std_dev")))?,
         n_ratings: at("n_ratings", int_field(row.get("n_ratings")))?,
         corpus_version: at("corpus_version", text_or_empty(row.get("corpus_version")))?,
@@ -188,7 +191,10 @@ impl ShardBatchBuilder {
                 Some(t) => self.row_corpus.append_value(t),
                 None => {
                     self.row_corpus.append_value(py_repr(other));
-                    bad_value = Some(format!("field 'corpus': expected text, found a {}", other.type_name()));
+                    bad_value = Some(format!(
+                        "field 'corpus': expected text, found a {}",
+                        other.type_name()
+                    ));
                 }
             },
         }
@@ -327,6 +333,9 @@ mod tests {
             .column_by_name("bad_value")
             .and_then(|c| c.as_any().downcast_ref::<arrow::array::StringArray>())
             .map(|a| a.value(0).to_owned());
-        assert_eq!(bad.as_deref(), Some("field 'width': cannot read 'wide' as an integer"));
+        assert_eq!(
+            bad.as_deref(),
+            Some("field 'width': cannot read 'wide' as an integer")
+        );
     }
 }

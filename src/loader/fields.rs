@@ -102,8 +102,13 @@ pub fn int_field(v: Option<&Value<'_>>) -> Result<i64, FieldError> {
             .parse::<i64>()
             .map_err(|_| format!("integer {t} does not fit in 64 bits")),
         Value::Float(f) => float_to_int(*f),
-        Value::Str(s) => parse_py_int(s).ok_or_else(|| format!("cannot read {} as an integer", py_repr(v))),
-        other => Err(format!("expected an integer, found a {}", other.type_name())),
+        Value::Str(s) => {
+            parse_py_int(s).ok_or_else(|| format!("cannot read {} as an integer", py_repr(v)))
+        }
+        other => Err(format!(
+            "expected an integer, found a {}",
+            other.type_name()
+        )),
     }
 }
 
@@ -136,7 +141,10 @@ pub fn float_field(v: Option<&Value<'_>>) -> Result<f64, FieldError> {
 pub fn mos_value(v: &Value<'_>) -> Result<f64, FieldError> {
     match v {
         Value::Null => Err("native MOS is null".to_owned()),
-        Value::Bool(_) => Err(format!("native MOS {} is a boolean, not a number", py_repr(v))),
+        Value::Bool(_) => Err(format!(
+            "native MOS {} is a boolean, not a number",
+            py_repr(v)
+        )),
         other => number(other).map_err(|e| format!("native MOS {e}")),
     }
 }
@@ -264,7 +272,10 @@ mod tests {
         assert_eq!(text_or_empty(Some(&Value::Bool(false))), Ok(String::new()));
         assert_eq!(text_or_empty(Some(&Value::Bool(true))), Ok("True".into()));
         assert_eq!(text_or_empty(Some(&Value::Float(2.5))), Ok("2.5".into()));
-        assert_eq!(text_or_empty(Some(&Value::Float(f64::NAN))), Ok("nan".into()));
+        assert_eq!(
+            text_or_empty(Some(&Value::Float(f64::NAN))),
+            Ok("nan".into())
+        );
         assert_eq!(text_raw(Some(&Value::Int("0"))), Ok("0".into()));
         assert_eq!(text_raw(Some(&Value::Int("-0"))), Ok("0".into()));
         assert_eq!(text_raw(Some(&Value::Null)), Ok(String::new()));

@@ -230,8 +230,10 @@ fn is_blank(line: &[u8]) -> bool {
         return true;
     }
     line.iter().any(|b| !b.is_ascii())
-        && std::str::from_utf8(line)
-            .is_ok_and(|s| s.chars().all(|c| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c)))
+        && std::str::from_utf8(line).is_ok_and(|s| {
+            s.chars()
+                .all(|c| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c))
+        })
 }
 
 /// Parses one line into the builder; the error names the input and line.
@@ -302,7 +304,8 @@ impl PartitionStream for ShardPartition {
                     rows += 1;
                     if builder.len() >= BATCH_ROWS {
                         let batch = builder.finish().map_err(LoadError::Arrow)?;
-                        tx.blocking_send(Ok(batch)).map_err(|_| LoadError::Cancelled)?;
+                        tx.blocking_send(Ok(batch))
+                            .map_err(|_| LoadError::Cancelled)?;
                     }
                     Ok(())
                 })
@@ -365,7 +368,11 @@ mod tests {
     fn blank_lines_are_skipped_but_counted() {
         assert_eq!(
             lines(b"{}\n\n   \n{\"a\":1}\r\n\xEF\xBB\xBF"),
-            vec![(1, "{}".into()), (4, "{\"a\":1}".into()), (5, "\u{feff}".into())]
+            vec![
+                (1, "{}".into()),
+                (4, "{\"a\":1}".into()),
+                (5, "\u{feff}".into())
+            ]
         );
     }
 

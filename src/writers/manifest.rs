@@ -63,7 +63,15 @@ pub fn build(parts: &ManifestParts<'_>) -> Result<Value> {
     let inputs: Vec<Value> = parts
         .inputs
         .iter()
-        .map(|i| input_entry(i, parts.input_stats.get(i.index as usize).and_then(Option::as_ref)))
+        .map(|i| {
+            input_entry(
+                i,
+                parts
+                    .input_stats
+                    .get(i.index as usize)
+                    .and_then(Option::as_ref),
+            )
+        })
         .collect();
     let outputs: Vec<Value> = parts
         .outputs

@@ -21,7 +21,10 @@ impl UnifiedParquetWriter {
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
             .set_key_value_metadata(Some(vec![
                 KeyValue::new("mosagg.schema".into(), UNIFIED_SCHEMA_VERSION.to_owned()),
-                KeyValue::new("mosagg.version".into(), env!("CARGO_PKG_VERSION").to_owned()),
+                KeyValue::new(
+                    "mosagg.version".into(),
+                    env!("CARGO_PKG_VERSION").to_owned(),
+                ),
                 KeyValue::new("mosagg.aggregated_at_utc".into(), aggregated_at.to_owned()),
             ]))
             .build();
