@@ -17,6 +17,13 @@ pub enum LoadError {
         line: u64,
         problem: RowError,
     },
+    /// A row whose value cannot serve its purpose (e.g. a list where a merge key belongs).
+    #[error("{path}:{line}: {problem}")]
+    BadValue {
+        path: String,
+        line: u64,
+        problem: String,
+    },
     #[error("{path}: {source}")]
     Io {
         path: String,

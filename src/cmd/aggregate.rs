@@ -10,8 +10,10 @@ use crate::counters::Counters;
 use crate::engine::aggregate::{Outcome, Reason};
 use crate::engine::{EngineOptions, aggregate, new_session};
 use crate::error::{Error, Result};
+use crate::loader::scan::ScanShared;
 use crate::loader::{InputFile, InputState, inputs};
 use crate::log::{self, Level};
+use crate::progress;
 use crate::scales::ScaleTable;
 use crate::writers::atomic::{AtomicOutput, Staged};
 use crate::writers::jsonl::UnifiedJsonlWriter;
@@ -58,6 +60,9 @@ pub struct CommonArgs {
     pub spill_dir: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "INFO", ignore_case = true)]
     pub log_level: Level,
+    /// JSON scale conversions laid over the built-in table: {label: {slope, intercept, native_min, native_max, scale_label}}.
+    #[arg(long, value_name = "FILE")]
+    pub scales: Option<PathBuf>,
 }
 
 /// `512M`, `2G`, `1048576`: a byte count with an optional binary unit.
@@ -93,11 +98,7 @@ pub fn sibling(output: &Path, suffix: &str) -> PathBuf {
 }
 
 /// Applies `PATH=LABEL` overrides to the inputs they name.
-pub fn apply_overrides(
-    raw: &[String],
-    table: &ScaleTable,
-    inputs: &mut [InputFile],
-) -> Result<()> {
+pub fn apply_overrides(raw: &[String], table: &ScaleTable, inputs: &mut [InputFile]) -> Result<()> {
     for entry in raw {
         let (path, label) = entry.split_once('=').ok_or_else(|| {
             Error::Usage(format!(
@@ -132,7 +133,9 @@ pub fn probe_inputs(paths: &[PathBuf]) -> Result<Vec<InputFile>> {
     let found = inputs::probe(paths)?;
     for i in &found {
         match i.state {
-            InputState::Missing => log::warning(&format!("input not found, skipping: {}", i.display)),
+            InputState::Missing => {
+                log::warning(&format!("input not found, skipping: {}", i.display))
+            }
             InputState::NotAFile => log::warning(&format!(
                 "input is not a regular file, skipping: {}",
                 i.display
@@ -182,7 +185,7 @@ pub struct Job<'a> {
 
 pub fn execute(args: Args, argv: Vec<String>) -> Result<Counters> {
     log::set_level(args.common.log_level);
-    let scales = crate::scales::builtin();
+    let scales = crate::scales_file::table_in_force(args.common.scales.as_deref())?;
     run_job(Job {
         inputs: args.inputs,
         output: args.output,
@@ -220,20 +223,41 @@ pub fn run_job(job: Job<'_>) -> Result<Counters> {
         .map_err(|e| Error::io("starting the async runtime", e))?;
 
     let mut writers: Option<UnifiedWriters> = None;
+    let mut watch: Option<progress::Watch> = None;
+    let total_bytes = present_bytes(&inputs);
     let outcome: Outcome = runtime.block_on(async {
         let ctx = new_session(&opts)?;
-        aggregate::run(&ctx, Arc::clone(&inputs), &job.scales, opts.partitions, |kept| {
-            if writers.is_none() {
-                writers = Some(UnifiedWriters::open(&job.output, &parquet_path, &aggregated_at)?);
-            }
-            match writers.as_mut() {
-                Some(w) => w.write(kept, &aggregated_at),
-                None => Ok(()),
-            }
-        })
+        let observe = |scan: Arc<ScanShared>| {
+            let bar = progress::Progress::new("aggregate", total_bytes);
+            watch = Some(progress::watch(bar, move || {
+                (scan.bytes_read(), scan.rows_parsed())
+            }));
+        };
+        aggregate::run_observed(
+            &ctx,
+            Arc::clone(&inputs),
+            &job.scales,
+            opts.partitions,
+            observe,
+            |kept| {
+                if writers.is_none() {
+                    writers = Some(UnifiedWriters::open(
+                        &job.output,
+                        &parquet_path,
+                        &aggregated_at,
+                    )?);
+                }
+                match writers.as_mut() {
+                    Some(w) => w.write(kept, &aggregated_at),
+                    None => Ok(()),
+                }
+            },
+        )
         .await
     })?;
 
+    // The bar goes before any warning or summary is printed under it.
+    drop(watch);
     report_rejects(&outcome);
     let writers = match writers {
         Some(w) => w,
@@ -286,9 +310,21 @@ pub fn run_job(job: Job<'_>) -> Result<Counters> {
 
     eprintln!(
         "{}",
-        outcome.counters.summary_line(&job.output.display().to_string())
+        outcome
+            .counters
+            .summary_line(&job.output.display().to_string())
     );
     Ok(outcome.counters)
+}
+
+/// Bytes the scan will read: the progress bar's total.
+fn present_bytes(inputs: &[InputFile]) -> u64 {
+    inputs
+        .iter()
+        .filter(|i| i.is_present())
+        .filter_map(|i| std::fs::metadata(&i.path).ok())
+        .map(|m| m.len())
+        .sum()
 }
 
 /// One WARNING line per dropped row, in input order, as the reference logs them.
@@ -302,7 +338,11 @@ fn report_rejects(outcome: &Outcome) {
             Level::Debug
         };
         if log::enabled(level) {
-            let name = if level == Level::Warning { "WARNING" } else { "DEBUG" };
+            let name = if level == Level::Warning {
+                "WARNING"
+            } else {
+                "DEBUG"
+            };
             let tail = if r.reason == Reason::CrossCorpusDup || r.reason == Reason::SameCorpusDup {
                 "row deduplicated"
             } else {

@@ -1,10 +1,50 @@
-//! `mosagg merge` — placeholder until its issue lands; fails loudly rather than pretending.
+//! `mosagg merge`: encode-grid corpora in, one deduplicated corpus out (the
+//! `merge_corpora.py` replacement, CONTRACT §8).
 
+use std::path::PathBuf;
+
+use crate::cmd::aggregate::parse_size;
+use crate::engine::EngineOptions;
 use crate::error::{Error, Result};
+use crate::merge::keys::RequiredKeys;
+use crate::merge::{MergeJob, run};
 
 #[derive(Debug, Clone, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Two or more vmaf-tune corpus JSONL shards; on a key collision the earlier one wins.
+    #[arg(long, required = true, num_args = 1.., value_name = "SHARD")]
+    pub inputs: Vec<PathBuf>,
+    /// The merged JSONL to write (replaced atomically).
+    #[arg(long, value_name = "OUT.jsonl")]
+    pub output: PathBuf,
+    /// Keys every row must carry: the whole vmaf-tune v3 schema (as the reference), or only
+    /// src_sha256, encoder, preset, crf, vmaf_score.
+    #[arg(long, value_enum, default_value = "full")]
+    pub required_keys: RequiredKeys,
+    /// Memory the query engine may use before sorting spills to disk (e.g. 512M, 2G).
+    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
+    pub memory_limit: usize,
+    /// Folder for spill files [default: the system temp folder].
+    #[arg(long, value_name = "DIR")]
+    pub spill_dir: Option<PathBuf>,
+}
 
-pub fn execute(_args: Args) -> Result<i32> {
-    Err(Error::Internal("mosagg merge is not implemented yet".into()))
+pub fn execute(args: Args) -> Result<i32> {
+    if args.inputs.len() < 2 {
+        return Err(Error::Usage(
+            "--inputs requires at least 2 paths to be a meaningful merge".into(),
+        ));
+    }
+    let summary = run(&MergeJob {
+        inputs: &args.inputs,
+        output: &args.output,
+        required: args.required_keys,
+        engine: EngineOptions {
+            memory_limit: args.memory_limit,
+            spill_dir: args.spill_dir,
+            ..EngineOptions::default()
+        },
+    })?;
+    eprintln!("{}", summary.line(&args.output.display().to_string()));
+    Ok(0)
 }

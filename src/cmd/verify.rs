@@ -1,10 +1,373 @@
-//! `mosagg verify` — placeholder until its issue lands; fails loudly rather than pretending.
+//! `mosagg verify MANIFEST`: re-hash every input and output a manifest lists and say
+//! whether the training set is still the one the manifest describes.
+//!
+//! Paths are recorded as they were given on the command line, so relative ones only
+//! mean something from the folder the run worked in. That folder is inferred from
+//! where the manifest now is and the path it was written to (`.../out.manifest.json`
+//! written as `out.manifest.json` means the run worked in `...`); when it cannot be
+//! inferred, relative paths resolve from the current folder. `--base DIR` overrides both.
 
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::cmd::aggregate::sibling;
 use crate::error::{Error, Result};
+use crate::loader::scan::hex;
+use crate::progress::Progress;
+use crate::writers::manifest::MANIFEST_SCHEMA;
 
 #[derive(Debug, Clone, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// A manifest written by `mosagg aggregate` or `mosagg run`.
+    #[arg(value_name = "MANIFEST")]
+    pub manifest: PathBuf,
+    /// Resolve relative paths against DIR [default: the folder the run worked in, inferred
+    /// from where the manifest is, else the current folder].
+    #[arg(long, value_name = "DIR")]
+    pub base: Option<PathBuf>,
+}
 
-pub fn execute(_args: Args) -> Result<i32> {
-    Err(Error::Internal("mosagg verify is not implemented yet".into()))
+/// One file the manifest lists, as recorded.
+#[derive(Debug, Clone)]
+struct Entry {
+    /// "input" or "output (jsonl)" etc.
+    role: String,
+    path: String,
+    /// False for an input that was missing when the manifest was written.
+    existed: bool,
+    sha256: Option<String>,
+}
+
+/// What was found on disk for one entry.
+#[derive(Debug, Clone, PartialEq)]
+enum Finding {
+    Match,
+    /// An input that was missing then and still is: nothing changed.
+    StillAbsent,
+    Changed {
+        actual: String,
+    },
+    Vanished,
+    /// An input that was missing then but exists now: a re-run would read it.
+    Appeared,
+    NoHashRecorded,
+    Unreadable(String),
+}
+
+impl Finding {
+    fn is_ok(&self) -> bool {
+        matches!(self, Finding::Match | Finding::StillAbsent)
+    }
+
+    fn word(&self) -> &'static str {
+        match self {
+            Finding::Match => "ok",
+            Finding::StillAbsent => "absent",
+            Finding::Changed { .. } => "CHANGED",
+            Finding::Vanished => "MISSING",
+            Finding::Appeared => "APPEARED",
+            Finding::NoHashRecorded => "NO-HASH",
+            Finding::Unreadable(_) => "UNREADABLE",
+        }
+    }
+}
+
+pub fn execute(args: Args) -> Result<i32> {
+    let shown = args.manifest.display().to_string();
+    let (entries, written_as) = read_manifest(&args.manifest)?;
+    let base = match &args.base {
+        Some(dir) => Some(dir.clone()),
+        None => {
+            let inferred = written_as
+                .as_deref()
+                .and_then(|w| working_folder(&args.manifest, Path::new(w)));
+            if let Some(dir) = &inferred {
+                println!(
+                    "[mosagg verify] relative paths resolve from {} (where the run wrote this manifest)",
+                    dir.display()
+                );
+            }
+            inferred
+        }
+    };
+
+    let located: Vec<PathBuf> = entries
+        .iter()
+        .map(|e| locate(&e.path, base.as_deref()))
+        .collect();
+    let total: u64 = located
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).ok())
+        .map(|m| m.len())
+        .sum();
+    let bar = Progress::new("verify", total);
+    let mut done = 0u64;
+    let mut findings = Vec::with_capacity(entries.len());
+    for (entry, path) in entries.iter().zip(&located) {
+        let finding = check(entry, path, |n| {
+            done += n;
+            bar.update(done, 0);
+        });
+        findings.push((entry, finding));
+    }
+    bar.clear();
+
+    let mut failed = Vec::new();
+    for (entry, finding) in &findings {
+        let note = match finding {
+            Finding::Changed { actual } => format!(
+                " (sha256 {} recorded, {} now)",
+                short(entry.sha256.as_deref().unwrap_or("")),
+                short(actual)
+            ),
+            Finding::Unreadable(why) => format!(" ({why})"),
+            Finding::StillAbsent => {
+                " (missing when the manifest was written, still missing)".into()
+            }
+            Finding::Appeared => " (missing when the manifest was written, exists now)".into(),
+            Finding::NoHashRecorded => " (the manifest records no sha256 for it)".into(),
+            _ => String::new(),
+        };
+        println!(
+            "{:<10} {:<16} {}{note}",
+            finding.word(),
+            entry.role,
+            entry.path
+        );
+        if !finding.is_ok() {
+            failed.push(entry.path.clone());
+        }
+    }
+    if failed.is_empty() {
+        println!(
+            "[mosagg verify] all {} file(s) match {shown}",
+            findings.len()
+        );
+        return Ok(0);
+    }
+    Err(Error::Exit {
+        code: 1,
+        message: format!(
+            "{} of {} file(s) listed in {shown} changed or vanished: {}",
+            failed.len(),
+            findings.len(),
+            failed.join(", ")
+        ),
+    })
+}
+
+/// The inputs and outputs a manifest lists, and the path the manifest was written to
+/// (as given then). A manifest that cannot be found is exit 2; one that cannot be read
+/// or is not a mosagg manifest is exit 1.
+fn read_manifest(path: &Path) -> Result<(Vec<Entry>, Option<String>)> {
+    let shown = path.display().to_string();
+    let bad = |why: String| Error::Exit {
+        code: 1,
+        message: format!("{shown}: {why}"),
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(Error::NoInput(format!("manifest not found: {shown}")));
+        }
+        Err(e) => return Err(Error::io(format!("reading {shown}"), e)),
+    };
+    let doc: Value =
+        serde_json::from_str(&text).map_err(|e| bad(format!("not valid JSON ({e})")))?;
+    let schema = doc.get("schema").and_then(Value::as_str);
+    if schema != Some(MANIFEST_SCHEMA) {
+        return Err(bad(format!(
+            "not a mosagg manifest (schema {}, expected {MANIFEST_SCHEMA})",
+            schema.map_or("missing".into(), |s| format!("{s:?}"))
+        )));
+    }
+    let list = |name: &str| -> Result<Vec<Value>> {
+        doc.pointer(&format!("/run_provenance/{name}"))
+            .and_then(Value::as_array)
+            .cloned()
+            .ok_or_else(|| bad(format!("run_provenance.{name} is missing or not a list")))
+    };
+    let mut entries = Vec::new();
+    for (kind, items) in [("inputs", list("inputs")?), ("outputs", list("outputs")?)] {
+        for (i, item) in items.iter().enumerate() {
+            let path = item
+                .get("path")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad(format!("run_provenance.{kind}[{i}] has no path")))?;
+            let role = if kind == "inputs" {
+                "input".to_owned()
+            } else {
+                let k = item.get("kind").and_then(Value::as_str).unwrap_or("file");
+                format!("output ({k})")
+            };
+            entries.push(Entry {
+                role,
+                path: path.to_owned(),
+                existed: kind == "outputs"
+                    || item.get("exists").and_then(Value::as_bool).unwrap_or(true),
+                sha256: item
+                    .get("sha256")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+            });
+        }
+    }
+    Ok((entries, manifest_written_as(&doc)))
+}
+
+/// The manifest's own path as the run spelt it: `--manifest-out` from the recorded argv,
+/// else the default beside the JSONL output.
+fn manifest_written_as(doc: &Value) -> Option<String> {
+    let argv: Vec<&str> = doc
+        .pointer("/run_provenance/argv")?
+        .as_array()?
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for (i, arg) in argv.iter().enumerate() {
+        if let Some(v) = arg.strip_prefix("--manifest-out=") {
+            return Some(v.to_owned());
+        }
+        if *arg == "--manifest-out" {
+            return argv.get(i + 1).map(|v| (*v).to_owned());
+        }
+    }
+    let jsonl = doc
+        .pointer("/run_provenance/outputs")?
+        .as_array()?
+        .iter()
+        .find(|o| o.get("kind").and_then(Value::as_str) == Some("jsonl"))?
+        .get("path")?
+        .as_str()?;
+    Some(
+        sibling(Path::new(jsonl), ".manifest.json")
+            .display()
+            .to_string(),
+    )
+}
+
+/// The folder the run worked in: the manifest's absolute location minus the relative
+/// path it was written to. None when that path was absolute or does not fit.
+fn working_folder(manifest: &Path, written_as: &Path) -> Option<PathBuf> {
+    use std::path::Component;
+    if written_as.is_absolute() {
+        return None;
+    }
+    let mut tail = Vec::new();
+    for c in written_as.components() {
+        match c {
+            Component::Normal(n) => tail.push(n.to_owned()),
+            Component::CurDir => {}
+            // `..` cannot be undone without knowing the folder it climbed out of.
+            _ => return None,
+        }
+    }
+    let mut folder = std::fs::canonicalize(manifest).ok()?;
+    for name in tail.iter().rev() {
+        if folder.file_name()? != name.as_os_str() {
+            return None;
+        }
+        folder.pop();
+    }
+    Some(folder)
+}
+
+/// Where to look for a recorded path.
+fn locate(recorded: &str, base: Option<&Path>) -> PathBuf {
+    let p = Path::new(recorded);
+    match base {
+        Some(base) if p.is_relative() => base.join(p),
+        _ => p.to_path_buf(),
+    }
+}
+
+fn check(entry: &Entry, path: &Path, progress: impl FnMut(u64)) -> Finding {
+    let exists = path.is_file();
+    if !entry.existed {
+        return if path.exists() {
+            Finding::Appeared
+        } else {
+            Finding::StillAbsent
+        };
+    }
+    if !exists {
+        return if path.exists() {
+            Finding::Unreadable("not a regular file".into())
+        } else {
+            Finding::Vanished
+        };
+    }
+    let Some(expected) = entry.sha256.as_deref() else {
+        return Finding::NoHashRecorded;
+    };
+    match sha256_of(path, progress) {
+        Ok(actual) if actual.eq_ignore_ascii_case(expected) => Finding::Match,
+        Ok(actual) => Finding::Changed { actual },
+        Err(e) => Finding::Unreadable(e.to_string()),
+    }
+}
+
+fn sha256_of(path: &Path, mut progress: impl FnMut(u64)) -> std::io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        hasher.update(&buf[..n]);
+        progress(n as u64);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+/// The first 12 hex digits: enough to tell two hashes apart in a report line.
+fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absolute_paths_are_taken_as_they_are() {
+        let p = locate("/nonexistent/x.jsonl", Some(Path::new("/data")));
+        assert_eq!(p, PathBuf::from("/nonexistent/x.jsonl"));
+    }
+
+    #[test]
+    fn base_pins_relative_paths() {
+        let p = locate("a/x.jsonl", Some(Path::new("/data")));
+        assert_eq!(p, PathBuf::from("/data/a/x.jsonl"));
+        assert_eq!(locate("a/x.jsonl", None), PathBuf::from("a/x.jsonl"));
+    }
+
+    #[test]
+    fn recorded_manifest_path_comes_from_argv_or_the_jsonl() {
+        let doc = serde_json::json!({"run_provenance": {
+            "argv": ["mosagg", "aggregate", "--manifest-out", "m/x.json"],
+            "outputs": [{"kind": "jsonl", "path": "out/u.jsonl"}]}});
+        assert_eq!(manifest_written_as(&doc).as_deref(), Some("m/x.json"));
+        let doc = serde_json::json!({"run_provenance": {
+            "argv": ["mosagg", "aggregate"],
+            "outputs": [{"kind": "jsonl", "path": "out/u.jsonl"}]}});
+        assert_eq!(
+            manifest_written_as(&doc).as_deref(),
+            Some("out/u.manifest.json")
+        );
+    }
+
+    #[test]
+    fn short_hashes_tolerate_short_text() {
+        assert_eq!(short("abc"), "abc");
+        assert_eq!(short("0123456789abcdef"), "0123456789ab");
+    }
 }

@@ -1,0 +1,78 @@
+//! Reading encode-grid shards line by line: the first pass checks every row and
+//! collects its natural key; the second hands back the rows that survived.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, LoadError, Result};
+use crate::json::{Value, parse_line};
+use crate::loader::scan::{for_each_line, hex};
+
+/// Bytes buffered per read; lines are cut from this buffer.
+const READ_BUFFER: usize = 1 << 20;
+/// Progress is reported after this many bytes, not after every line.
+const TICK_BYTES: u64 = 1 << 18;
+
+/// One `--inputs` entry that exists and opened.
+#[derive(Debug, Clone)]
+pub struct MergeInput {
+    pub index: u32,
+    pub display: String,
+    pub path: PathBuf,
+    pub bytes: u64,
+}
+
+/// Calls `f` with the number and text of every non-blank line of `input`, and `tick`
+/// now and then with the bytes read so far. Returns the file's sha256, so a second
+/// pass can prove it read the same bytes as the first.
+pub fn for_each_line_of(
+    input: &MergeInput,
+    mut tick: impl FnMut(u64),
+    mut f: impl FnMut(u64, &[u8]) -> Result<()>,
+) -> Result<String> {
+    let io_err = |source| {
+        Error::from(LoadError::Io {
+            path: input.display.clone(),
+            source,
+        })
+    };
+    let file = File::open(&input.path).map_err(io_err)?;
+    let mut reader = BufReader::with_capacity(READ_BUFFER, file);
+    let mut hasher = Sha256::new();
+    let mut line = Vec::with_capacity(4096);
+    let mut line_no = 0u64;
+    let (mut consumed, mut ticked) = (0u64, 0u64);
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line).map_err(io_err)?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        consumed += n as u64;
+        hasher.update(&line);
+        // The aggregate loader's line rules: BOM on line 1, CRLF, blank lines skipped.
+        for_each_line(&line, line_no, &mut f)?;
+        if consumed - ticked >= TICK_BYTES {
+            tick(consumed);
+            ticked = consumed;
+        }
+    }
+    tick(consumed);
+    Ok(hex(&hasher.finalize()))
+}
+
+/// Parses one line; the error names the file and line.
+pub fn parse<'a>(input: &MergeInput, line: u64, text: &'a [u8]) -> Result<Value<'a>> {
+    parse_line(text).map_err(|e| {
+        LoadError::InvalidJson {
+            path: input.display.clone(),
+            line,
+            message: e.to_string(),
+        }
+        .into()
+    })
+}
