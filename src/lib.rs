@@ -13,5 +13,6 @@ pub mod merge;
 pub mod progress;
 pub mod scales;
 pub mod scales_file;
+pub mod table_out;
 pub mod timestamp;
 pub mod writers;

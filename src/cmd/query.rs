@@ -1,10 +1,299 @@
-//! `mosagg query` — placeholder until its issue lands; fails loudly rather than pretending.
+//! `mosagg query "SQL" --table NAME=PATH`: read-only SQL over training sets and shards.
+//!
+//! Each `--table` becomes a DataFusion table (Parquet file, JSON-lines file, or a folder
+//! of Parquet files); the result streams to stdout in the chosen format.
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use arrow::datatypes::{DataType, Field, Schema};
+use datafusion::execution::context::SQLOptions;
+use datafusion::prelude::{JsonReadOptions, ParquetReadOptions, SessionContext};
+use futures::StreamExt;
+
+use crate::engine::{EngineOptions, new_session};
 use crate::error::{Error, Result};
+use crate::table_out::{FloatStyle, Format, Renderer, is_broken_pipe};
+use crate::writers::unified_schema::UNIFIED_SCHEMA;
+
+/// The training set `mosagg run` writes, queried as `unified` when no `--table` is given.
+pub const DEFAULT_UNIFIED: &str = ".workingdir2/aggregated/unified_corpus.parquet";
 
 #[derive(Debug, Clone, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// One SQL statement (SELECT, WITH …, EXPLAIN); nothing that writes or creates.
+    #[arg(value_name = "SQL")]
+    pub sql: String,
+    /// Make PATH queryable as NAME (repeatable): .parquet, .jsonl/.json/.ndjson, or a folder of .parquet files.
+    /// [default: unified=.workingdir2/aggregated/unified_corpus.parquet, when it exists]
+    #[arg(long = "table", value_name = "NAME=PATH")]
+    pub tables: Vec<String>,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
 
-pub fn execute(_args: Args) -> Result<i32> {
-    Err(Error::Internal("mosagg query is not implemented yet".into()))
+pub fn execute(args: Args) -> Result<i32> {
+    let mut tables = args
+        .tables
+        .iter()
+        .map(|t| parse_table_arg(t))
+        .collect::<Result<Vec<_>>>()?;
+    if tables.is_empty() && Path::new(DEFAULT_UNIFIED).is_file() {
+        tables.push(("unified".to_owned(), PathBuf::from(DEFAULT_UNIFIED)));
+    }
+    let result = runtime()?.block_on(async {
+        let ctx = new_session(&EngineOptions::default())?;
+        for (name, path) in &tables {
+            register_path(&ctx, name, path).await?;
+        }
+        run_query(&ctx, &args.sql, args.format).await
+    });
+    match result {
+        Err(e) if is_broken_pipe(&e) => Ok(0),
+        other => other.map(|()| 0),
+    }
+}
+
+/// The async runtime the query engine runs on, sized to the machine.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(EngineOptions::default().partitions.max(1))
+        .enable_all()
+        .build()
+        .map_err(|e| Error::io("starting the async runtime", e))
+}
+
+/// `NAME=PATH`, with NAME a plain SQL identifier so it can be written unquoted.
+fn parse_table_arg(arg: &str) -> Result<(String, PathBuf)> {
+    let (name, path) = arg
+        .split_once('=')
+        .ok_or_else(|| Error::Usage(format!("--table expects NAME=PATH, got {arg:?}")))?;
+    let plain = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    // SQL folds unquoted names to lower case, so `Unified` could never be found again.
+    if !plain {
+        return Err(Error::Usage(format!(
+            "--table name {name:?} must be lower-case letters, digits and _ (not starting with a digit)"
+        )));
+    }
+    if path.is_empty() {
+        return Err(Error::Usage(format!("--table {name}= has an empty PATH")));
+    }
+    Ok((name.to_owned(), PathBuf::from(path)))
+}
+
+/// What a table path holds, judged by its name (and whether it is a folder).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SourceKind {
+    Parquet,
+    /// JSON lines, with the file's own extension (DataFusion filters files by it).
+    JsonLines(&'static str),
+    ParquetFolder,
+}
+
+fn source_kind(path: &Path) -> Result<SourceKind> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::NoInput(format!("{}: no such file or folder", path.display()))
+        } else {
+            Error::io(format!("reading {}", path.display()), e)
+        }
+    })?;
+    if meta.is_dir() {
+        return Ok(SourceKind::ParquetFolder);
+    }
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().to_ascii_lowercase());
+    match ext.as_deref() {
+        Some("parquet") => Ok(SourceKind::Parquet),
+        Some("jsonl") => Ok(SourceKind::JsonLines(".jsonl")),
+        Some("json") => Ok(SourceKind::JsonLines(".json")),
+        Some("ndjson") => Ok(SourceKind::JsonLines(".ndjson")),
+        _ => Err(Error::Usage(format!(
+            "{}: cannot tell its format; expected a .parquet, .jsonl, .json or .ndjson file, or a folder of .parquet files",
+            path.display()
+        ))),
+    }
+}
+
+/// Registers a file or folder as table `name`, reading its schema now so that a
+/// missing, empty or unreadable source is reported before any SQL runs.
+pub async fn register_path(ctx: &SessionContext, name: &str, path: &Path) -> Result<()> {
+    let kind = source_kind(path)?;
+    // DataFusion takes paths as URL-ish strings; an absolute path avoids any doubt about the folder.
+    let abs = std::path::absolute(path)
+        .map_err(|e| Error::io(format!("resolving {}", path.display()), e))?;
+    let url = abs.to_string_lossy().into_owned();
+    // Unreadable content is a data error (exit 1), named by table and path.
+    let context = |e: datafusion::error::DataFusionError| {
+        Error::Engine(e.context(format!("reading table {name} from {}", path.display())))
+    };
+    match kind {
+        SourceKind::Parquet => ctx
+            .register_parquet(name, &url, ParquetReadOptions::default())
+            .await
+            .map_err(context)?,
+        SourceKind::ParquetFolder => {
+            if !folder_has_parquet(path)? {
+                return Err(Error::NoInput(format!(
+                    "{}: folder holds no .parquet files",
+                    path.display()
+                )));
+            }
+            let url = format!("{}/", url.trim_end_matches('/'));
+            ctx.register_parquet(name, &url, ParquetReadOptions::default())
+                .await
+                .map_err(context)?
+        }
+        SourceKind::JsonLines(ext) => {
+            let opts = JsonReadOptions::default().file_extension(ext);
+            let inferred = ctx
+                .read_json(&url, opts.clone())
+                .await
+                .map_err(context)?
+                .schema()
+                .inner()
+                .clone();
+            let schema = settle_null_columns(&inferred);
+            ctx.register_json(name, &url, opts.schema(&schema))
+                .await
+                .map_err(context)?
+        }
+    }
+    Ok(())
+}
+
+fn folder_has_parquet(dir: &Path) -> Result<bool> {
+    let entries =
+        std::fs::read_dir(dir).map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+        if entry.path().extension().is_some_and(|e| e == "parquet") {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Schema inference samples the first rows; a column that is `null` in all of them is
+/// inferred as type Null, and a later real value would then fail the whole read (a
+/// unified file's `mos_std_dev` can start with a run of nulls). Unified columns get
+/// their declared type, any other such column is read as text.
+fn settle_null_columns(inferred: &Schema) -> Schema {
+    let fields: Vec<Field> = inferred
+        .fields()
+        .iter()
+        .map(|f| {
+            if *f.data_type() != DataType::Null {
+                return f.as_ref().clone();
+            }
+            let t = UNIFIED_SCHEMA
+                .field_with_name(f.name())
+                .map_or(DataType::Utf8, |u| u.data_type().clone());
+            Field::new(f.name(), t, true)
+        })
+        .collect();
+    Schema::new(fields)
+}
+
+/// Plans the statement (read-only), then streams its result to stdout.
+async fn run_query(ctx: &SessionContext, sql: &str, format: Format) -> Result<()> {
+    let read_only = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    let df = match ctx.sql_with_options(sql, read_only).await {
+        Ok(df) => df,
+        Err(e) => return Err(Error::Usage(explain_plan_error(ctx, &e))),
+    };
+    let mut stream = df.execute_stream().await?;
+    let stdout = std::io::stdout();
+    let out = std::io::BufWriter::new(stdout.lock());
+    let mut renderer = Renderer::new(format, FloatStyle::RoundTrip, stream.schema(), out);
+    renderer.start()?;
+    while let Some(batch) = stream.next().await {
+        renderer.push(&batch?)?;
+    }
+    renderer.finish()
+}
+
+/// A planning error, with the tables there are when the statement named one that
+/// isn't, and a word on why writing statements are refused.
+fn explain_plan_error(ctx: &SessionContext, e: &datafusion::error::DataFusionError) -> String {
+    let msg = format!("invalid query: {e}");
+    if ["DDL", "DML", "Statement"]
+        .iter()
+        .any(|k| msg.contains(&format!("{k} not supported")))
+    {
+        return format!("{msg}; mosagg query only reads (SELECT, WITH, EXPLAIN, SHOW)");
+    }
+    if !msg.contains("not found") || !msg.contains("table") {
+        return msg;
+    }
+    let mut names: Vec<String> = ctx
+        .catalog("datafusion")
+        .and_then(|c| c.schema("public"))
+        .map(|s| s.table_names())
+        .unwrap_or_default();
+    names.sort();
+    if names.is_empty() {
+        format!("{msg}; no tables are registered (use --table NAME=PATH)")
+    } else {
+        format!("{msg}; tables: {}", names.join(", "))
+    }
+}
+
+/// For commands that print to stdout and flush themselves.
+pub(crate) fn print_text(text: &str) -> Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("writing to stdout", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_args_need_a_plain_name_and_a_path() {
+        assert_eq!(
+            parse_table_arg("u=a/b.parquet").expect("ok"),
+            ("u".to_owned(), PathBuf::from("a/b.parquet"))
+        );
+        assert!(matches!(parse_table_arg("nopath"), Err(Error::Usage(_))));
+        assert!(matches!(
+            parse_table_arg("Big=x.parquet"),
+            Err(Error::Usage(_))
+        ));
+        assert!(matches!(
+            parse_table_arg("a.b=x.parquet"),
+            Err(Error::Usage(_))
+        ));
+        assert!(matches!(
+            parse_table_arg("1a=x.parquet"),
+            Err(Error::Usage(_))
+        ));
+        assert!(matches!(parse_table_arg("a="), Err(Error::Usage(_))));
+    }
+
+    #[test]
+    fn null_columns_get_a_usable_type() {
+        let inferred = Schema::new(vec![
+            Field::new("mos_std_dev", DataType::Null, true),
+            Field::new("extra", DataType::Null, true),
+            Field::new("mos", DataType::Float64, true),
+        ]);
+        let s = settle_null_columns(&inferred);
+        assert_eq!(s.field(0).data_type(), &DataType::Float64);
+        assert_eq!(s.field(1).data_type(), &DataType::Utf8);
+        assert_eq!(s.field(2).data_type(), &DataType::Float64);
+    }
 }

@@ -1,10 +1,260 @@
-//! `mosagg stats` — placeholder until its issue lands; fails loudly rather than pretending.
+//! `mosagg stats PATH`: per-corpus distribution of the unified MOS, as a table, CSV or
+//! JSON, and optionally as an SVG picture. The numbers come from `sql/stats.sql`.
 
+mod plot;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{AsArray, RecordBatch};
+use arrow::datatypes::{Field, Int64Type, Schema, SchemaRef};
+use datafusion::prelude::SessionContext;
+use datafusion::scalar::ScalarValue;
+
+use super::query::{register_path, runtime};
+use crate::engine::{EngineOptions, new_session};
 use crate::error::{Error, Result};
+use crate::log;
+use crate::table_out::{FloatStyle, Format, Renderer, is_broken_pipe};
+
+pub const STATS_SQL: &str = include_str!("../../sql/stats.sql");
+pub const HISTOGRAM_SQL: &str = include_str!("../../sql/stats_histogram.sql");
+
+/// Histogram bin widths that divide the 0-100 axis into round edges, finest first.
+const BIN_WIDTHS: [f64; 5] = [2.0, 2.5, 4.0, 5.0, 10.0];
+
+/// Clips per bin, on average, the smallest group should get: the plot takes the finest
+/// width that allows it, so a 20-clip corpus is not drawn as a comb of single clips.
+const CLIPS_PER_BIN: f64 = 10.0;
+
+/// The file being summarised, as a table.
+const ROWS_TABLE: &str = "rows";
+
+/// The statistics' own column names, which the group column must not shadow.
+const STAT_COLUMNS: [&str; 13] = [
+    "n",
+    "mean",
+    "std",
+    "min",
+    "p05",
+    "p25",
+    "median",
+    "p75",
+    "p95",
+    "max",
+    "scale_label",
+    "native_min",
+    "native_max",
+];
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatsFormat {
+    /// A table for the terminal (3 decimals).
+    #[default]
+    Table,
+    /// CSV with a header row, every digit.
+    Csv,
+    /// One JSON array of objects, one per group.
+    Json,
+}
 
 #[derive(Debug, Clone, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// A unified training set: .jsonl or .parquet (or a folder of .parquet files).
+    #[arg(value_name = "PATH")]
+    pub path: PathBuf,
+    /// The column to group by.
+    #[arg(long, value_name = "COLUMN", default_value = "corpus_source")]
+    pub by: String,
+    #[arg(long, value_enum, default_value_t = StatsFormat::Table)]
+    pub format: StatsFormat,
+    /// Also draw each group's unified-MOS distribution on the shared 0-100 axis as an SVG.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+}
 
-pub fn execute(_args: Args) -> Result<i32> {
-    Err(Error::Internal("mosagg stats is not implemented yet".into()))
+/// What the SQL established.
+struct Computed {
+    stats: Vec<RecordBatch>,
+    stats_schema: SchemaRef,
+    /// The histogram rows and their bin width, when a plot was asked for.
+    histogram: Option<(Vec<RecordBatch>, f64)>,
+}
+
+pub fn execute(args: Args) -> Result<i32> {
+    if STAT_COLUMNS.contains(&args.by.as_str()) {
+        return Err(Error::Usage(format!(
+            "--by {}: that name is one of the statistics' own columns; group by another column",
+            args.by
+        )));
+    }
+    let computed = runtime()?.block_on(compute(&args))?;
+    if let (Some(path), Some((hist, bin_width))) = (&args.plot, &computed.histogram) {
+        let series = plot::series_from_batches(hist)?;
+        let svg = plot::render_svg(&series, *bin_width, &args.by)?;
+        plot::write_svg(path, &svg)?;
+        log::info(&format!("wrote {}", path.display()));
+    }
+    match print(&computed, args.format) {
+        Err(e) if is_broken_pipe(&e) => Ok(0),
+        other => other.map(|()| 0),
+    }
+}
+
+async fn compute(args: &Args) -> Result<Computed> {
+    let ctx = new_session(&EngineOptions::default())?;
+    register_path(&ctx, ROWS_TABLE, &args.path).await?;
+    create_input_view(&ctx, &args.path, &args.by).await?;
+
+    let df = ctx.sql(STATS_SQL).await?;
+    let planned = df.schema().inner().clone();
+    let stats = df.collect().await?;
+    let histogram = match &args.plot {
+        Some(_) => {
+            let width = bin_width(smallest_group(&stats));
+            let rows = ctx
+                .sql(HISTOGRAM_SQL)
+                .await?
+                .with_param_values(vec![ScalarValue::Float64(Some(width))])?
+                .collect()
+                .await?;
+            Some((rows, width))
+        }
+        None => None,
+    };
+    // The SQL calls the group column `grp`; the output calls it what the user called it.
+    // (An empty file yields no batch, so the planned schema still names the columns.)
+    let produced: SchemaRef = stats.first().map_or(planned, RecordBatch::schema);
+    let stats_schema = rename_first_column(&produced, &args.by);
+    let stats = stats
+        .into_iter()
+        .map(|b| RecordBatch::try_new(stats_schema.clone(), b.columns().to_vec()))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(Computed {
+        stats,
+        stats_schema,
+        histogram,
+    })
+}
+
+/// Maps the file's columns onto what the SQL reads: `stats_input(grp, mos, mos_native,
+/// mos_native_scale)`. Only `mos` and the group column are required; a file without the
+/// native columns still gets its unified statistics.
+async fn create_input_view(ctx: &SessionContext, path: &Path, by: &str) -> Result<()> {
+    let schema = ctx.table(ROWS_TABLE).await?.schema().inner().clone();
+    let has = |name: &str| schema.field_with_name(name).is_ok();
+    let available = || {
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if !has("mos") {
+        return Err(Error::Usage(format!(
+            "{} has no column mos, so it is not a unified training set (columns: {})",
+            path.display(),
+            available()
+        )));
+    }
+    if !has(by) {
+        return Err(Error::Usage(format!(
+            "--by {by}: {} has no such column (columns: {})",
+            path.display(),
+            available()
+        )));
+    }
+    let optional = |name: &str, sql_type: &str| {
+        if has(name) {
+            format!("CAST({} AS {sql_type})", ident(name))
+        } else {
+            format!("CAST(NULL AS {sql_type})")
+        }
+    };
+    let view = format!(
+        "CREATE VIEW stats_input AS SELECT {} AS grp, CAST(mos AS DOUBLE) AS mos, {} AS mos_native, {} AS mos_native_scale FROM {ROWS_TABLE}",
+        ident(by),
+        optional("mos_native", "DOUBLE"),
+        optional("mos_native_scale", "VARCHAR"),
+    );
+    ctx.sql(&view).await?.collect().await?;
+    Ok(())
+}
+
+/// The clip count of the smallest group (column `n` of the stats rows).
+fn smallest_group(stats: &[RecordBatch]) -> i64 {
+    stats
+        .iter()
+        .filter_map(|b| b.column_by_name("n"))
+        .filter_map(|c| c.as_primitive_opt::<Int64Type>())
+        .flat_map(|c| c.iter().flatten())
+        .min()
+        .unwrap_or(0)
+}
+
+fn bin_width(smallest_group: i64) -> f64 {
+    let wanted_bins = smallest_group as f64 / CLIPS_PER_BIN;
+    BIN_WIDTHS
+        .into_iter()
+        .find(|w| 100.0 / w <= wanted_bins)
+        .unwrap_or(BIN_WIDTHS[BIN_WIDTHS.len() - 1])
+}
+
+/// A column name as a quoted SQL identifier (case kept, quotes doubled).
+fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+fn rename_first_column(schema: &Schema, name: &str) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            if i == 0 {
+                f.as_ref().clone().with_name(name)
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    Arc::new(Schema::new(fields))
+}
+
+fn print(computed: &Computed, format: StatsFormat) -> Result<()> {
+    let (format, floats) = match format {
+        StatsFormat::Table => (Format::Table, FloatStyle::Fixed(3)),
+        StatsFormat::Csv => (Format::Csv, FloatStyle::RoundTrip),
+        StatsFormat::Json => (Format::Json, FloatStyle::RoundTrip),
+    };
+    let stdout = std::io::stdout();
+    let out = std::io::BufWriter::new(stdout.lock());
+    let mut r = Renderer::new(format, floats, computed.stats_schema.clone(), out);
+    r.start()?;
+    for b in &computed.stats {
+        r.push(b)?;
+    }
+    r.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bins_get_finer_as_the_smallest_group_grows() {
+        assert_eq!(bin_width(0), 10.0);
+        assert_eq!(bin_width(12), 10.0);
+        assert_eq!(bin_width(200), 5.0);
+        assert_eq!(bin_width(400), 2.5);
+        assert_eq!(bin_width(1200), 2.0);
+        assert_eq!(bin_width(150_000), 2.0);
+    }
+
+    #[test]
+    fn identifiers_are_quoted_with_inner_quotes_doubled() {
+        assert_eq!(ident("corpus_source"), "\"corpus_source\"");
+        assert_eq!(ident("a\"b"), "\"a\"\"b\"");
+    }
 }

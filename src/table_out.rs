@@ -1,0 +1,388 @@
+//! Result batches on stdout as a terminal table, CSV, a JSON array or JSON lines.
+//!
+//! The machine formats stream batch by batch, so `mosagg query … --format ndjson`
+//! over a whole training set never holds it in memory; only the terminal table,
+//! which must measure every cell before drawing, collects its rows first.
+
+use std::io::{self, Write};
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Float32Type, Float64Type, SchemaRef};
+use arrow::util::display::{ArrayFormatter, FormatOptions};
+use comfy_table::{CellAlignment, ContentArrangement, Table, presets};
+
+use crate::error::{Error, Result};
+
+/// How result rows are written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// A table drawn for the terminal, wrapped to its width.
+    #[default]
+    Table,
+    /// Comma-separated values with a header row.
+    Csv,
+    /// One JSON array of row objects.
+    Json,
+    /// One JSON object per line.
+    Ndjson,
+}
+
+/// How floats appear in the terminal table (machine formats always carry every digit).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FloatStyle {
+    /// Shortest text that reads back as the same f64, as Python's `repr` prints it.
+    #[default]
+    RoundTrip,
+    /// Fixed decimals, for summaries meant to be read rather than re-parsed.
+    Fixed(usize),
+}
+
+/// Writes batches in one format; call `finish` once after the last batch.
+pub struct Renderer<W: Write> {
+    format: Format,
+    float_style: FloatStyle,
+    out: W,
+    schema: SchemaRef,
+    /// Rows so far (for the JSON array's separators).
+    rows: u64,
+    /// The terminal table's cells, drawn at `finish`.
+    table_rows: Vec<Vec<String>>,
+}
+
+impl<W: Write> Renderer<W> {
+    pub fn new(format: Format, float_style: FloatStyle, schema: SchemaRef, out: W) -> Self {
+        Self {
+            format,
+            float_style,
+            out,
+            schema,
+            rows: 0,
+            table_rows: Vec::new(),
+        }
+    }
+
+    /// Writes what can be written before any row: the CSV header, the JSON array's `[`.
+    pub fn start(&mut self) -> Result<()> {
+        match self.format {
+            Format::Csv => {
+                let header: Vec<String> = self
+                    .schema
+                    .fields()
+                    .iter()
+                    .map(|f| csv_field(f.name()))
+                    .collect();
+                writeln!(self.out, "{}", header.join(",")).map_err(write_err)
+            }
+            Format::Json => write!(self.out, "[").map_err(write_err),
+            Format::Table | Format::Ndjson => Ok(()),
+        }
+    }
+
+    pub fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+        let columns = text_columns(batch)?;
+        match self.format {
+            Format::Table => {
+                let cells = CellText::new(&columns, self.float_style, "NULL")?;
+                for row in 0..batch.num_rows() {
+                    self.table_rows.push(cells.row(row));
+                }
+            }
+            Format::Csv => {
+                let cells = CellText::new(&columns, FloatStyle::RoundTrip, "")?;
+                for row in 0..batch.num_rows() {
+                    let line: Vec<String> = cells.row(row).iter().map(|c| csv_field(c)).collect();
+                    writeln!(self.out, "{}", line.join(",")).map_err(write_err)?;
+                }
+            }
+            Format::Json | Format::Ndjson => {
+                let names: Vec<String> = self
+                    .schema
+                    .fields()
+                    .iter()
+                    .map(|f| json_string(f.name()))
+                    .collect();
+                let cells = CellText::new(&columns, FloatStyle::RoundTrip, "null")?;
+                for row in 0..batch.num_rows() {
+                    let mut obj = String::from("{");
+                    for (i, col) in columns.iter().enumerate() {
+                        if i > 0 {
+                            obj.push_str(", ");
+                        }
+                        obj.push_str(&names[i]);
+                        obj.push_str(": ");
+                        obj.push_str(&json_value(col, row, &cells, i));
+                    }
+                    obj.push('}');
+                    if self.format == Format::Json {
+                        let sep = if self.rows == 0 { "\n" } else { ",\n" };
+                        write!(self.out, "{sep}  {obj}").map_err(write_err)?;
+                    } else {
+                        writeln!(self.out, "{obj}").map_err(write_err)?;
+                    }
+                    self.rows += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Result<()> {
+        match self.format {
+            Format::Table => {
+                let header: Vec<String> = self
+                    .schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.name().clone())
+                    .collect();
+                let drawn = draw_table(header, std::mem::take(&mut self.table_rows));
+                writeln!(self.out, "{drawn}").map_err(write_err)?;
+            }
+            Format::Json => {
+                let close = if self.rows == 0 { "]" } else { "\n]" };
+                writeln!(self.out, "{close}").map_err(write_err)?;
+            }
+            Format::Csv | Format::Ndjson => {}
+        }
+        self.out.flush().map_err(write_err)
+    }
+}
+
+/// A comfy-table with one header row, fitted to the terminal when there is one.
+pub fn draw_table(header: Vec<String>, rows: Vec<Vec<String>>) -> String {
+    let mut table = Table::new();
+    table
+        .load_style(presets::UTF8_FULL_CONDENSED)
+        // Dynamic wraps cells to the terminal's width; piped output is not wrapped.
+        .set_content_arrangement(ContentArrangement::Dynamic);
+    // Numbers read best right-aligned, so digits of equal weight line up.
+    let numeric: Vec<bool> = (0..header.len())
+        .map(|c| {
+            !rows.is_empty()
+                && rows.iter().all(|r| {
+                    r.get(c)
+                        .is_some_and(|v| v.parse::<f64>().is_ok() || v == "NULL")
+                })
+        })
+        .collect();
+    table.set_header(header);
+    for row in rows {
+        table.add_row(row);
+    }
+    for (c, is_num) in numeric.into_iter().enumerate() {
+        if let (true, Some(col)) = (is_num, table.column_mut(c)) {
+            col.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    table.to_string()
+}
+
+/// A closed pipe (`mosagg query … | head`) is the reader saying "enough", not a failure.
+pub fn is_broken_pipe(e: &Error) -> bool {
+    matches!(e, Error::Io { source, .. } if source.kind() == io::ErrorKind::BrokenPipe)
+}
+
+fn write_err(e: io::Error) -> Error {
+    Error::io("writing results to stdout", e)
+}
+
+/// Columns with every string flavour (views, large, dictionary) turned into plain Utf8,
+/// so the cell code below handles one string type.
+fn text_columns(batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
+    batch
+        .columns()
+        .iter()
+        .map(|c| {
+            let stringy = match c.data_type() {
+                DataType::Utf8View | DataType::LargeUtf8 => true,
+                DataType::Dictionary(_, v) => matches!(
+                    v.as_ref(),
+                    DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8
+                ),
+                _ => false,
+            };
+            Ok(if stringy {
+                cast(c, &DataType::Utf8)?
+            } else {
+                c.clone()
+            })
+        })
+        .collect()
+}
+
+/// The text of every cell of one batch, column by column.
+struct CellText<'a> {
+    columns: Vec<ColumnText<'a>>,
+    null: &'static str,
+}
+
+enum ColumnText<'a> {
+    Float(Vec<Option<f64>>, FloatStyle),
+    Other(&'a dyn Array, ArrayFormatter<'a>),
+}
+
+impl<'a> CellText<'a> {
+    fn new(columns: &'a [ArrayRef], style: FloatStyle, null: &'static str) -> Result<Self> {
+        let columns = columns
+            .iter()
+            .map(|c| -> Result<ColumnText<'a>> {
+                Ok(match c.data_type() {
+                    DataType::Float64 => {
+                        ColumnText::Float(c.as_primitive::<Float64Type>().iter().collect(), style)
+                    }
+                    DataType::Float32 => ColumnText::Float(
+                        c.as_primitive::<Float32Type>()
+                            .iter()
+                            .map(|v| v.map(f64::from))
+                            .collect(),
+                        style,
+                    ),
+                    _ => ColumnText::Other(
+                        c.as_ref(),
+                        ArrayFormatter::try_new(c.as_ref(), &FormatOptions::default())?,
+                    ),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self { columns, null })
+    }
+
+    fn cell(&self, col: usize, row: usize) -> Option<String> {
+        match &self.columns[col] {
+            ColumnText::Float(v, style) => v[row].map(|f| float_text(f, *style)),
+            ColumnText::Other(array, fmt) => {
+                (!array.is_null(row)).then(|| fmt.value(row).to_string())
+            }
+        }
+    }
+
+    fn row(&self, row: usize) -> Vec<String> {
+        (0..self.columns.len())
+            .map(|c| self.cell(c, row).unwrap_or_else(|| self.null.to_owned()))
+            .collect()
+    }
+}
+
+fn float_text(f: f64, style: FloatStyle) -> String {
+    match style {
+        FloatStyle::Fixed(digits) if f.is_finite() => format!("{f:.digits$}"),
+        _ => crate::loader::fields::py_repr(&crate::json::Value::Float(f)),
+    }
+}
+
+/// One JSON value: numbers and booleans as themselves, text quoted, non-finite floats
+/// and nulls as `null` (a bare NaN is not JSON), anything nested as its display text.
+fn json_value(col: &ArrayRef, row: usize, cells: &CellText<'_>, idx: usize) -> String {
+    if col.is_null(row) {
+        return "null".to_owned();
+    }
+    match col.data_type() {
+        DataType::Float64 | DataType::Float32 => {
+            let v = match col.data_type() {
+                DataType::Float32 => f64::from(col.as_primitive::<Float32Type>().value(row)),
+                _ => col.as_primitive::<Float64Type>().value(row),
+            };
+            serde_json::Number::from_f64(v).map_or_else(|| "null".to_owned(), |n| n.to_string())
+        }
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::Int64
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32
+        | DataType::UInt64
+        | DataType::Boolean => cells.cell(idx, row).unwrap_or_else(|| "null".to_owned()),
+        DataType::Utf8 => json_string(col.as_string::<i32>().value(row)),
+        _ => json_string(&cells.cell(idx, row).unwrap_or_default()),
+    }
+}
+
+fn json_string(s: &str) -> String {
+    serde_json::Value::from(s).to_string()
+}
+
+/// RFC 4180: quote a field holding a comma, quote, or line break; double inner quotes.
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{Float64Array, Int64Array, StringArray};
+    use arrow::datatypes::{Field, Schema};
+
+    use super::*;
+
+    fn batch() -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("name", DataType::Utf8, true),
+            Field::new("n", DataType::Int64, true),
+            Field::new("mos", DataType::Float64, true),
+        ]));
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(vec![Some("a,\"b\""), None])),
+                Arc::new(Int64Array::from(vec![Some(3), None])),
+                Arc::new(Float64Array::from(vec![Some(75.0), Some(f64::NAN)])),
+            ],
+        )
+        .expect("batch")
+    }
+
+    fn render(format: Format) -> String {
+        let b = batch();
+        let mut out = Vec::new();
+        let mut r = Renderer::new(format, FloatStyle::RoundTrip, b.schema(), &mut out);
+        r.start().expect("start");
+        r.push(&b).expect("push");
+        r.finish().expect("finish");
+        String::from_utf8(out).expect("utf8")
+    }
+
+    #[test]
+    fn csv_quotes_and_leaves_nulls_empty() {
+        assert_eq!(
+            render(Format::Csv),
+            "name,n,mos\n\"a,\"\"b\"\"\",3,75.0\n,,nan\n"
+        );
+    }
+
+    #[test]
+    fn json_keeps_column_order_and_turns_nan_into_null() {
+        let text = render(Format::Json);
+        let v: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+        assert_eq!(v[0]["name"], "a,\"b\"");
+        assert_eq!(v[0]["n"], 3);
+        assert_eq!(v[0]["mos"], 75.0);
+        assert!(v[1]["mos"].is_null() && v[1]["n"].is_null());
+        assert!(text.find("\"name\"") < text.find("\"mos\""));
+    }
+
+    #[test]
+    fn ndjson_is_one_object_per_line() {
+        let text = render(Format::Ndjson);
+        assert_eq!(text.lines().count(), 2);
+        for line in text.lines() {
+            serde_json::from_str::<serde_json::Value>(line).expect("each line is JSON");
+        }
+    }
+
+    #[test]
+    fn empty_json_result_is_an_empty_array() {
+        let b = batch();
+        let mut out = Vec::new();
+        let mut r = Renderer::new(Format::Json, FloatStyle::RoundTrip, b.schema(), &mut out);
+        r.start().expect("start");
+        r.finish().expect("finish");
+        assert_eq!(String::from_utf8(out).expect("utf8"), "[]\n");
+    }
+}

@@ -1,0 +1,332 @@
+//! `mosagg stats` through the real binary, on a training set `mosagg aggregate` builds
+//! from shards written here. Expected numbers are computed in this file from the
+//! native scores, by the textbook definitions, never copied from mosagg's output.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use assert_cmd::Command;
+use serde_json::{Value, json};
+
+fn mosagg() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_mosagg"));
+    c.env_remove("SOURCE_DATE_EPOCH");
+    c
+}
+
+/// Native scores per corpus and how each maps to the unified scale (CONTRACT §3).
+const KONVID: [f64; 7] = [1.2, 2.0, 2.35, 3.1, 4.0, 4.4, 4.95];
+const WATERLOO: [f64; 4] = [80.0, 10.5, 55.25, 20.0];
+const NETFLIX: [f64; 1] = [42.0];
+
+fn unified(corpus: &str, native: f64) -> f64 {
+    if corpus == "konvid-1k" {
+        25.0 * native - 25.0
+    } else {
+        native
+    }
+}
+
+/// Shards for three corpora in `dir`, aggregated; returns (jsonl, parquet).
+fn training_set(dir: &Path) -> (PathBuf, PathBuf) {
+    let mut inputs = Vec::new();
+    for (corpus, natives) in [
+        ("konvid-1k", &KONVID[..]),
+        ("waterloo-ivc-4k", &WATERLOO[..]),
+        ("netflix-public", &NETFLIX[..]),
+    ] {
+        let text: String = natives
+            .iter()
+            .enumerate()
+            .map(|(i, mos)| {
+                json!({
+                    "src": format!("{corpus}_{i}.mp4"),
+                    "src_sha256": format!("{corpus}-{i}"),
+                    "mos": mos,
+                    "mos_std_dev": 0.3,
+                    "corpus": corpus,
+                    "width": 1920,
+                    "height": 1080,
+                })
+                .to_string()
+                    + "\n"
+            })
+            .collect();
+        let p = dir.join(format!("{corpus}.jsonl"));
+        std::fs::write(&p, text).expect("write shard");
+        inputs.push(p);
+    }
+    let out = dir.join("set/unified.jsonl");
+    mosagg()
+        .arg("aggregate")
+        .arg("--inputs")
+        .args(&inputs)
+        .arg("--output")
+        .arg(&out)
+        .args(["--aggregated-at", "2026-05-09T00:00:00+00:00"])
+        .assert()
+        .success();
+    (out, dir.join("set/unified.parquet"))
+}
+
+/// numpy's default (linear) quantile, written out from its definition.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let pos = q * (sorted.len() - 1) as f64;
+    let (lo, hi) = (pos.floor() as usize, pos.ceil() as usize);
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - pos.floor())
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * b.abs().max(1.0)
+}
+
+fn run(args: &[&str]) -> Output {
+    mosagg().args(args).output().expect("run mosagg")
+}
+
+fn stats_json(path: &Path, extra: &[&str]) -> Vec<Value> {
+    let out = mosagg()
+        .arg("stats")
+        .arg(path)
+        .args(["--format", "json"])
+        .args(extra)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("stats JSON parses");
+    v.as_array().expect("an array").clone()
+}
+
+#[test]
+fn json_stats_match_the_definitions_for_parquet_and_jsonl() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (jsonl, parquet) = training_set(dir.path());
+    let from_parquet = stats_json(&parquet, &[]);
+    let from_jsonl = stats_json(&jsonl, &[]);
+    assert_eq!(from_parquet, from_jsonl, "same rows, same statistics");
+
+    let keys = [
+        "corpus_source",
+        "n",
+        "mean",
+        "std",
+        "min",
+        "p05",
+        "p25",
+        "median",
+        "p75",
+        "p95",
+        "max",
+        "scale_label",
+        "native_min",
+        "native_max",
+    ];
+    let groups: Vec<&str> = from_parquet
+        .iter()
+        .map(|g| g["corpus_source"].as_str().expect("label"))
+        .collect();
+    assert_eq!(groups, ["konvid-1k", "netflix-public", "waterloo-ivc-4k"]);
+
+    for (g, (corpus, natives, scale)) in from_parquet.iter().zip([
+        ("konvid-1k", &KONVID[..], "1-5-acr"),
+        ("netflix-public", &NETFLIX[..], "vmaf"),
+        ("waterloo-ivc-4k", &WATERLOO[..], "0-100-dcr"),
+    ]) {
+        let obj = g.as_object().expect("object");
+        let mut got: Vec<&str> = obj.keys().map(String::as_str).collect();
+        let mut want = keys.to_vec();
+        got.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(got, want, "exactly the documented keys");
+
+        let mut mos: Vec<f64> = natives.iter().map(|&x| unified(corpus, x)).collect();
+        mos.sort_by(f64::total_cmp);
+        let n = mos.len() as f64;
+        let mean = mos.iter().sum::<f64>() / n;
+        assert_eq!(g["n"], json!(mos.len()));
+        assert!(
+            close(g["mean"].as_f64().expect("mean"), mean),
+            "{corpus} mean"
+        );
+        if mos.len() > 1 {
+            let var = mos.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
+            assert!(
+                close(g["std"].as_f64().expect("std"), var.sqrt()),
+                "{corpus} std"
+            );
+        } else {
+            assert!(g["std"].is_null(), "sample std of one value is undefined");
+        }
+        for (key, q) in [
+            ("min", 0.0),
+            ("p05", 0.05),
+            ("p25", 0.25),
+            ("median", 0.5),
+            ("p75", 0.75),
+            ("p95", 0.95),
+            ("max", 1.0),
+        ] {
+            let got = g[key].as_f64().expect("number");
+            assert!(
+                close(got, quantile(&mos, q)),
+                "{corpus} {key}: {got} vs {}",
+                quantile(&mos, q)
+            );
+        }
+        assert_eq!(g["scale_label"], scale);
+        let (lo, hi) = natives
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(l, h), &x| (l.min(x), h.max(x)));
+        assert_eq!(g["native_min"].as_f64(), Some(lo));
+        assert_eq!(g["native_max"].as_f64(), Some(hi));
+    }
+}
+
+#[test]
+fn csv_has_a_header_and_one_row_per_group() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, parquet) = training_set(dir.path());
+    let out = run(&["stats", parquet.to_str().expect("utf8"), "--format", "csv"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).expect("utf8");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "corpus_source,n,mean,std,min,p05,p25,median,p75,p95,max,scale_label,native_min,native_max"
+    );
+    assert_eq!(lines.len(), 4);
+    let konvid: Vec<&str> = lines[1].split(',').collect();
+    assert_eq!(konvid[0], "konvid-1k");
+    assert_eq!(konvid[1], "7");
+    // Every digit in CSV: the median is exactly the middle clip, native 3.1.
+    assert_eq!(konvid[7].parse::<f64>().ok(), Some(25.0 * 3.1 - 25.0));
+}
+
+#[test]
+fn table_names_every_group_and_statistic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (jsonl, _) = training_set(dir.path());
+    let out = run(&["stats", jsonl.to_str().expect("utf8")]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).expect("utf8");
+    for word in [
+        "konvid-1k",
+        "waterloo-ivc-4k",
+        "netflix-public",
+        "median",
+        "p95",
+        "scale_label",
+    ] {
+        assert!(text.contains(word), "table lacks {word}:\n{text}");
+    }
+    // Mean of konvid-1k, to the table's 3 decimals.
+    let mean = KONVID.iter().map(|&x| 25.0 * x - 25.0).sum::<f64>() / 7.0;
+    assert!(text.contains(&format!("{mean:.3}")), "{text}");
+}
+
+#[test]
+fn by_groups_on_another_column() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, parquet) = training_set(dir.path());
+    let groups = stats_json(&parquet, &["--by", "mos_native_scale"]);
+    let labels: Vec<&str> = groups
+        .iter()
+        .map(|g| g["mos_native_scale"].as_str().expect("group key"))
+        .collect();
+    assert_eq!(labels, ["0-100-dcr", "1-5-acr", "vmaf"]);
+    assert!(groups.iter().all(|g| g.get("corpus_source").is_none()));
+
+    // An integer column works too, and a group mixing scales lists them all.
+    let by_width = stats_json(&parquet, &["--by", "width"]);
+    assert_eq!(by_width.len(), 1);
+    assert_eq!(by_width[0]["width"], 1920);
+    assert_eq!(by_width[0]["n"], 12);
+    assert_eq!(by_width[0]["scale_label"], "0-100-dcr+1-5-acr+vmaf");
+}
+
+#[test]
+fn plot_is_an_svg_naming_every_corpus_with_its_count() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, parquet) = training_set(dir.path());
+    let svg_path = dir.path().join("pics/dist.svg");
+    let out = mosagg()
+        .arg("stats")
+        .arg(&parquet)
+        .arg("--plot")
+        .arg(&svg_path)
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let svg = std::fs::read_to_string(&svg_path).expect("svg written");
+    assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
+    for (corpus, n) in [
+        ("konvid-1k", 7),
+        ("waterloo-ivc-4k", 4),
+        ("netflix-public", 1),
+    ] {
+        assert!(
+            svg.contains(&format!("{corpus} (n = {n})")),
+            "legend lacks {corpus}"
+        );
+    }
+    assert!(svg.contains("unified MOS"), "x axis label");
+    assert!(svg.contains("share of the group"), "y axis label");
+    // Written atomically: nothing but the picture is left in its folder.
+    let names: Vec<_> = std::fs::read_dir(dir.path().join("pics"))
+        .expect("ls")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    assert_eq!(names, ["dist.svg"]);
+}
+
+fn assert_fails(args: &[&str], code: i32, needle: &str) {
+    let out = run(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(code), "stderr: {err}");
+    assert!(err.contains(needle), "stderr lacks {needle:?}: {err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn errors_are_clear_and_never_panics() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, parquet) = training_set(dir.path());
+    let p = parquet.to_str().expect("utf8");
+
+    let missing = dir.path().join("nope.parquet");
+    assert_fails(
+        &["stats", missing.to_str().expect("utf8")],
+        2,
+        "no such file",
+    );
+    assert_fails(&["stats", p, "--by", "colour"], 2, "no such column");
+    assert_fails(
+        &["stats", p, "--by", "median"],
+        2,
+        "statistics' own columns",
+    );
+
+    let not_unified = dir.path().join("other.jsonl");
+    std::fs::write(&not_unified, "{\"a\": 1}\n").expect("write");
+    assert_fails(
+        &["stats", not_unified.to_str().expect("utf8")],
+        2,
+        "no column mos",
+    );
+
+    let garbage = dir.path().join("broken.parquet");
+    std::fs::write(&garbage, "not parquet").expect("write");
+    assert_fails(
+        &["stats", garbage.to_str().expect("utf8")],
+        1,
+        "broken.parquet",
+    );
+}
