@@ -4,34 +4,44 @@
 -- the earlier input, then the earlier line. Of the losers, the best row of each
 -- other corpus is a cross-corpus duplicate; every further row is a same-corpus
 -- repeat. So per key with n rows from c corpora: c - 1 cross, n - c same.
-WITH ranked AS (
+--
+-- Both rankings are read off neighbours in one global order (LAG) rather than
+-- computed per key (PARTITION BY): with millions of keys of one or two rows each,
+-- a partitioned window pays a fixed cost per key that dwarfs the work itself.
+WITH in_dedup_order AS (
     SELECT
         u.*,
-        ROW_NUMBER() OVER by_key AS key_rank,
-        FIRST_VALUE(u.corpus_source) OVER by_key AS kept_corpus_source,
-        FIRST_VALUE(u.input_idx) OVER by_key AS kept_input_idx,
-        FIRST_VALUE(u.line) OVER by_key AS kept_line,
-        FIRST_VALUE(u.mos_std_dev) OVER by_key AS kept_mos_std_dev,
-        ROW_NUMBER() OVER by_key_and_corpus AS corpus_rank
+        ROW_NUMBER() OVER dedup_order AS dedup_pos,
+        LAG(u.dedup_key) OVER dedup_order AS previous_key
     FROM unified AS u
-    WINDOW
-        by_key AS (
-            PARTITION BY u.drop_reason, u.dedup_key
-            ORDER BY u.uncertainty ASC NULLS LAST, u.input_idx, u.line
-        ),
-        by_key_and_corpus AS (
-            PARTITION BY u.drop_reason, u.dedup_key, u.corpus_source
-            ORDER BY u.uncertainty ASC NULLS LAST, u.input_idx, u.line
-        )
+    WINDOW dedup_order AS (
+        ORDER BY u.drop_reason NULLS FIRST, u.dedup_key,
+                 u.uncertainty ASC NULLS LAST, u.input_idx, u.line
+    )
+),
+in_corpus_order AS (
+    SELECT
+        d.*,
+        LAG(d.dedup_key) OVER corpus_order AS previous_key_by_corpus,
+        LAG(d.corpus_source) OVER corpus_order AS previous_corpus
+    FROM in_dedup_order AS d
+    WINDOW corpus_order AS (
+        ORDER BY d.drop_reason NULLS FIRST, d.dedup_key, d.corpus_source,
+                 d.uncertainty ASC NULLS LAST, d.input_idx, d.line
+    )
 )
 SELECT
-    r.*,
+    c.*,
     CASE
-        WHEN r.drop_reason IS NOT NULL THEN r.drop_reason
-        WHEN r.key_rank = 1 THEN 'kept'
-        WHEN r.corpus_source <> r.kept_corpus_source AND r.corpus_rank = 1 THEN 'cross_corpus_dup'
+        WHEN c.drop_reason IS NOT NULL THEN c.drop_reason
+        -- First of its key in dedup order: the winner.
+        WHEN c.dedup_pos = 1 OR (c.previous_key IS DISTINCT FROM c.dedup_key) THEN 'kept'
+        -- First of its corpus within the key, and not the winner: the winner's own
+        -- corpus has the winner as its first row, so this is another corpus.
+        WHEN (c.previous_key_by_corpus IS DISTINCT FROM c.dedup_key)
+          OR (c.previous_corpus IS DISTINCT FROM c.corpus_source) THEN 'cross_corpus_dup'
         ELSE 'same_corpus_dup'
     END AS fate
-FROM ranked AS r
+FROM in_corpus_order AS c
 -- Byte-wise, as the reference sorts its output.
-ORDER BY r.corpus_source, r.src_sha256, r.dedup_key
+ORDER BY c.corpus_source, c.src_sha256, c.dedup_key

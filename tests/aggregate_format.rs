@@ -361,3 +361,18 @@ fn pyarrow_reads_our_parquet_when_available() {
         "2 [25.0, 100.0] int64"
     );
 }
+
+#[test]
+fn outputs_are_ordinary_readable_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let s = Scratch::new();
+    let a = s.shard("a.jsonl", &[row("a", "lsvq", json!(2.0))]);
+    s.aggregate(&[&a], &[]).ok();
+    for f in ["out.jsonl", "out.parquet", "out.manifest.json"] {
+        let mode = std::fs::metadata(s.path(f))
+            .expect("output")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o644, 0o644, "{f} has mode {mode:o}");
+    }
+}

@@ -4,8 +4,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
-
 use crate::counters::Counters;
 use crate::engine::aggregate::{Outcome, Reason};
 use crate::engine::{EngineOptions, aggregate, new_session};
@@ -15,12 +13,10 @@ use crate::loader::{InputFile, InputState, inputs};
 use crate::log::{self, Level};
 use crate::progress;
 use crate::scales::ScaleTable;
-use crate::writers::atomic::{AtomicOutput, Staged};
-use crate::writers::jsonl::UnifiedJsonlWriter;
+use crate::writers::atomic::Staged;
 use crate::writers::manifest::{self, ManifestParts, OutputRecord};
-use crate::writers::parquet::UnifiedParquetWriter;
 use crate::writers::rejects;
-use crate::writers::unified_schema::conform;
+use crate::writers::unified::UnifiedWriters;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -152,28 +148,6 @@ pub fn probe_inputs(paths: &[PathBuf]) -> Result<Vec<InputFile>> {
     Ok(found)
 }
 
-/// The JSONL and Parquet writers, opened when the first kept row arrives (after every
-/// input has been read), so a failing run never creates anything.
-struct UnifiedWriters {
-    jsonl: UnifiedJsonlWriter,
-    parquet: UnifiedParquetWriter,
-}
-
-impl UnifiedWriters {
-    fn open(output: &Path, parquet: &Path, aggregated_at: &str) -> Result<Self> {
-        Ok(Self {
-            jsonl: UnifiedJsonlWriter::new(AtomicOutput::create(output)?, aggregated_at),
-            parquet: UnifiedParquetWriter::new(AtomicOutput::create(parquet)?, aggregated_at)?,
-        })
-    }
-
-    fn write(&mut self, kept: &RecordBatch, aggregated_at: &str) -> Result<()> {
-        let rows = conform(kept, aggregated_at)?;
-        self.jsonl.write_batch(&rows)?;
-        self.parquet.write_batch(&rows)
-    }
-}
-
 /// Everything an aggregation needs, however it was asked for (`aggregate` or `run`).
 pub struct Job<'a> {
     pub inputs: Vec<PathBuf>,
@@ -237,7 +211,10 @@ pub fn run_job(job: Job<'_>) -> Result<Counters> {
             &ctx,
             Arc::clone(&inputs),
             &job.scales,
-            opts.partitions,
+            aggregate::Plan {
+                partitions: opts.partitions,
+                explain_duplicates: common.rejects.is_some() || log::enabled(Level::Debug),
+            },
             observe,
             |kept| {
                 if writers.is_none() {
@@ -248,7 +225,7 @@ pub fn run_job(job: Job<'_>) -> Result<Counters> {
                     )?);
                 }
                 match writers.as_mut() {
-                    Some(w) => w.write(kept, &aggregated_at),
+                    Some(w) => w.write(kept),
                     None => Ok(()),
                 }
             },
@@ -265,10 +242,13 @@ pub fn run_job(job: Job<'_>) -> Result<Counters> {
         None => UnifiedWriters::open(&job.output, &parquet_path, &aggregated_at)?,
     };
 
-    let mut staged: Vec<(Staged, &'static str, u64)> = Vec::new();
-    let rows_out = writers.jsonl.rows;
-    staged.push((writers.jsonl.finish()?, "jsonl", rows_out));
-    staged.push((writers.parquet.finish()?, "parquet", rows_out));
+    let mut staged: Vec<(Staged, &'static str, u64)> = writers
+        .finish()?
+        .into_iter()
+        .zip(["jsonl", "parquet"])
+        .map(|((file, rows), kind)| (file, kind, rows))
+        .collect();
+    let rows_out = staged.first().map_or(0, |s| s.2);
     if let Some(path) = &common.rejects {
         staged.push((
             rejects::stage(path, &outcome.rejects)?,

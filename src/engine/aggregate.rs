@@ -83,29 +83,44 @@ pub struct Outcome {
 }
 
 /// The columns of `fates` kept for every row that is not written.
-const REJECT_COLUMNS: [&str; 10] = [
+const REJECT_COLUMNS: [&str; 9] = [
     "input_idx",
     "line",
     "fate",
     "corpus_source",
+    "dedup_key",
     "mos_native",
     "mos_problem",
     "bad_value",
     "mos_std_dev",
-    "kept_input_idx",
-    "kept_line",
 ];
-const REJECT_EXTRA: [&str; 2] = ["kept_corpus_source", "kept_mos_std_dev"];
+/// The columns of kept rows that name a winner in the rejects ledger.
+const WINNER_COLUMNS: [&str; 5] = [
+    "dedup_key",
+    "input_idx",
+    "line",
+    "corpus_source",
+    "mos_std_dev",
+];
+
+/// How to run the aggregation.
+#[derive(Debug, Clone, Copy)]
+pub struct Plan {
+    pub partitions: usize,
+    /// Name the winning row of every dedup loser (rejects ledger, DEBUG log);
+    /// costs an index of the kept rows, so only when someone will read it.
+    pub explain_duplicates: bool,
+}
 
 /// Runs the whole aggregation; `sink` receives the kept rows, in output order, batch by batch.
 pub async fn run(
     ctx: &SessionContext,
     inputs: Arc<Vec<InputFile>>,
     scale_table: &ScaleTable,
-    partitions: usize,
+    plan: Plan,
     sink: impl FnMut(&RecordBatch) -> Result<()>,
 ) -> Result<Outcome> {
-    run_observed(ctx, inputs, scale_table, partitions, |_| {}, sink).await
+    run_observed(ctx, inputs, scale_table, plan, |_| {}, sink).await
 }
 
 /// `run`, handing `on_scan` the scan's shared state before reading starts, so a
@@ -114,7 +129,7 @@ pub async fn run_observed(
     ctx: &SessionContext,
     inputs: Arc<Vec<InputFile>>,
     scale_table: &ScaleTable,
-    partitions: usize,
+    plan: Plan,
     on_scan: impl FnOnce(Arc<ScanShared>),
     mut sink: impl FnMut(&RecordBatch) -> Result<()>,
 ) -> Result<Outcome> {
@@ -123,9 +138,10 @@ pub async fn run_observed(
     let inputs_batch = inputs::to_record_batch(&inputs)?;
     register_batches(ctx, "inputs", inputs_batch.schema(), vec![inputs_batch])?;
 
+    let partitions = plan.partitions.max(1);
     let shared = ScanShared::new(Arc::clone(&inputs), partitions * 2);
     on_scan(Arc::clone(&shared));
-    let streams: Vec<Arc<dyn PartitionStream>> = (0..partitions.max(1))
+    let streams: Vec<Arc<dyn PartitionStream>> = (0..partitions)
         .map(|_| Arc::new(ShardPartition::new(Arc::clone(&shared))) as Arc<dyn PartitionStream>)
         .collect();
     let shards = StreamingTable::try_new(SHARDS_SCHEMA.clone(), streams)?;
@@ -136,6 +152,7 @@ pub async fn run_observed(
 
     let mut fates = Vec::new();
     let mut rejects = Vec::new();
+    let mut winners = Vec::new();
     let mut reject_schema: Option<SchemaRef> = None;
     while let Some(batch) = stream.next().await {
         let batch = match batch {
@@ -150,14 +167,18 @@ pub async fn run_observed(
             }
         };
         let fate = column(&batch, "fate")?;
-        let kept_mask = arrow::compute::kernels::cmp::eq(fate, &StringArray::new_scalar("kept"))?;
+        let fate = cast(fate, &DataType::Utf8)?;
+        let kept_mask = arrow::compute::kernels::cmp::eq(&fate, &StringArray::new_scalar("kept"))?;
         let kept = filter_record_batch(&batch, &kept_mask)?;
         if kept.num_rows() > 0 {
+            if plan.explain_duplicates {
+                winners.push(winner_batch(&kept)?);
+            }
             sink(&kept)?;
         }
         let dropped = filter_record_batch(&batch, &not(&kept_mask)?)?;
         if dropped.num_rows() > 0 {
-            let projected = project(&dropped, REJECT_COLUMNS.iter().chain(&REJECT_EXTRA))?;
+            let projected = project(&dropped, REJECT_COLUMNS.iter())?;
             reject_schema.get_or_insert_with(|| projected.schema());
             rejects.push(projected);
         }
@@ -179,6 +200,7 @@ pub async fn run_observed(
     let rejects = match reject_schema {
         Some(schema) => {
             register_batches(ctx, "rejects", schema, rejects)?;
+            register_batches(ctx, "winners", winners_schema(), winners)?;
             describe_rejects(&collect_sql(ctx, sql::REJECTS).await?, scale_table)?
         }
         None => Vec::new(),
@@ -205,6 +227,27 @@ fn project<'a>(
         .map(|n| schema.index_of(n))
         .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(batch.project(&indices)?)
+}
+
+fn winners_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("dedup_key", DataType::Utf8, true),
+        Field::new("input_idx", DataType::UInt32, false),
+        Field::new("line", DataType::UInt64, false),
+        Field::new("corpus_source", DataType::Utf8, true),
+        Field::new("mos_std_dev", DataType::Float64, false),
+    ]))
+}
+
+/// The kept rows' identity, in `winners_schema` whatever types the query produced.
+fn winner_batch(kept: &RecordBatch) -> Result<RecordBatch> {
+    let schema = winners_schema();
+    let columns = WINNER_COLUMNS
+        .iter()
+        .zip(schema.fields())
+        .map(|(name, field)| Ok(cast(column(kept, name)?, field.data_type())?))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 fn fate_type() -> DataType {

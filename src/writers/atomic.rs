@@ -43,6 +43,14 @@ impl AtomicOutput {
             .suffix(".tmp")
             .tempfile_in(&dir)
             .map_err(|e| Error::io(format!("creating a temporary file in {}", dir.display()), e))?;
+        // Temporary files are private (0600); the finished output is an ordinary file.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))
+                .map_err(|e| Error::io(format!("creating {}", target.display()), e))?;
+        }
         Ok(Self {
             target: target.to_path_buf(),
             writer: BufWriter::with_capacity(1 << 20, file),

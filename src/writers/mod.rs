@@ -6,4 +6,5 @@ pub mod jsonl;
 pub mod manifest;
 pub mod parquet;
 pub mod rejects;
+pub mod unified;
 pub mod unified_schema;

@@ -1,0 +1,114 @@
+//! The unified JSONL and Parquet written side by side: each on its own thread, fed the
+//! same conformed batches, so formatting, compression and hashing overlap.
+
+use std::path::Path;
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::thread::JoinHandle;
+
+use arrow::array::RecordBatch;
+
+use super::atomic::{AtomicOutput, Staged};
+use super::jsonl::UnifiedJsonlWriter;
+use super::parquet::UnifiedParquetWriter;
+use super::unified_schema::conform;
+use crate::error::{Error, Result};
+
+/// Batches in flight per writer; enough to keep both busy, small enough to bound memory.
+const QUEUE: usize = 4;
+
+/// A writer of unified rows that can run on its own thread.
+pub trait RowFile: Send + 'static {
+    fn write_batch(&mut self, batch: &RecordBatch) -> Result<()>;
+    /// Completes the file; returns it staged, with the rows written.
+    fn finish_file(self: Box<Self>) -> Result<(Staged, u64)>;
+}
+
+impl RowFile for UnifiedJsonlWriter {
+    fn write_batch(&mut self, batch: &RecordBatch) -> Result<()> {
+        UnifiedJsonlWriter::write_batch(self, batch)
+    }
+    fn finish_file(self: Box<Self>) -> Result<(Staged, u64)> {
+        let rows = self.rows;
+        self.finish().map(|s| (s, rows))
+    }
+}
+
+impl RowFile for UnifiedParquetWriter {
+    fn write_batch(&mut self, batch: &RecordBatch) -> Result<()> {
+        UnifiedParquetWriter::write_batch(self, batch)
+    }
+    fn finish_file(self: Box<Self>) -> Result<(Staged, u64)> {
+        let rows = self.rows;
+        self.finish().map(|s| (s, rows))
+    }
+}
+
+/// One output file's thread and the queue feeding it.
+struct Lane {
+    tx: SyncSender<RecordBatch>,
+    handle: JoinHandle<Result<(Staged, u64)>>,
+}
+
+impl Lane {
+    fn spawn(name: &str, mut file: Box<dyn RowFile>) -> Result<Self> {
+        let (tx, rx) = sync_channel::<RecordBatch>(QUEUE);
+        let handle = std::thread::Builder::new()
+            .name(format!("mosagg-{name}"))
+            .spawn(move || {
+                for batch in rx {
+                    file.write_batch(&batch)?;
+                }
+                file.finish_file()
+            })
+            .map_err(|e| Error::io("starting a writer thread", e))?;
+        Ok(Self { tx, handle })
+    }
+
+    fn join(self) -> Result<(Staged, u64)> {
+        drop(self.tx);
+        self.handle
+            .join()
+            .map_err(|_| Error::Internal("a writer thread panicked".into()))?
+    }
+}
+
+/// Both unified outputs, written concurrently. Dropping it unfinished discards both files.
+pub struct UnifiedWriters {
+    lanes: Vec<Lane>,
+    aggregated_at: String,
+}
+
+impl UnifiedWriters {
+    pub fn open(output: &Path, parquet: &Path, aggregated_at: &str) -> Result<Self> {
+        let jsonl = UnifiedJsonlWriter::new(AtomicOutput::create(output)?, aggregated_at);
+        let pq = UnifiedParquetWriter::new(AtomicOutput::create(parquet)?, aggregated_at)?;
+        Ok(Self {
+            lanes: vec![
+                Lane::spawn("jsonl", Box::new(jsonl))?,
+                Lane::spawn("parquet", Box::new(pq))?,
+            ],
+            aggregated_at: aggregated_at.to_owned(),
+        })
+    }
+
+    /// Queues the kept rows of one query batch for both files.
+    pub fn write(&mut self, kept: &RecordBatch) -> Result<()> {
+        let rows = conform(kept, &self.aggregated_at)?;
+        if self.lanes.iter().all(|l| l.tx.send(rows.clone()).is_ok()) {
+            return Ok(());
+        }
+        // A writer stopped early: its own error says why.
+        for lane in std::mem::take(&mut self.lanes) {
+            lane.join()?;
+        }
+        Err(Error::Internal(
+            "a writer stopped without saying why".into(),
+        ))
+    }
+
+    /// Waits for both files to be complete and hashed: (JSONL, Parquet), each with its row count.
+    pub fn finish(self) -> Result<Vec<(Staged, u64)>> {
+        let results: Vec<_> = self.lanes.into_iter().map(Lane::join).collect();
+        results.into_iter().collect()
+    }
+}
