@@ -10,6 +10,7 @@ pub mod json;
 pub mod loader;
 pub mod log;
 pub mod merge;
+pub mod numfmt;
 pub mod progress;
 pub mod scales;
 pub mod scales_file;

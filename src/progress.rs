@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use crate::numfmt::thousands;
+
 /// How often the background thread samples the counters.
 const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 
@@ -79,20 +81,11 @@ fn rate_message(rows: u64, elapsed: Duration) -> String {
     } else {
         0
     };
-    format!("{} rows, {} rows/s", grouped(rows), grouped(rate))
-}
-
-/// Thousands separators, so large counts read at a glance.
-fn grouped(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
+    format!(
+        "{} rows, {} rows/s",
+        thousands(i64::try_from(rows).unwrap_or(i64::MAX)),
+        thousands(i64::try_from(rate).unwrap_or(i64::MAX))
+    )
 }
 
 /// A thread that keeps a bar up to date from a sampling function until dropped.
@@ -157,14 +150,6 @@ impl Drop for Watch {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn counts_are_grouped_by_thousands() {
-        assert_eq!(grouped(0), "0");
-        assert_eq!(grouped(999), "999");
-        assert_eq!(grouped(1000), "1,000");
-        assert_eq!(grouped(1234567), "1,234,567");
-    }
 
     #[test]
     fn rate_is_rows_over_elapsed() {

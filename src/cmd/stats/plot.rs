@@ -11,6 +11,7 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use plotters::prelude::*;
 
 use crate::error::{Error, Result};
+use crate::numfmt::thousands;
 use crate::writers::atomic::AtomicOutput;
 
 /// Okabe & Ito's colour-blind-safe palette (yellow last: faint on white).
@@ -162,31 +163,9 @@ fn draw_err<E: std::error::Error + Send + Sync>(e: DrawingAreaErrorKind<E>) -> E
     Error::Internal(format!("drawing the plot: {e}"))
 }
 
-/// 193012 → "193,012", for legend counts a reader takes in at a glance.
-fn thousands(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn counts_get_thousands_separators() {
-        assert_eq!(thousands(0), "0");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1200), "1,200");
-        assert_eq!(thousands(193_012), "193,012");
-        assert_eq!(thousands(-1_000_000), "-1,000,000");
-    }
 
     #[test]
     fn svg_names_each_series_with_its_count() {
