@@ -376,3 +376,19 @@ fn outputs_are_ordinary_readable_files() {
         assert_eq!(mode & 0o644, 0o644, "{f} has mode {mode:o}");
     }
 }
+
+#[test]
+fn an_input_with_no_usable_row_still_gives_complete_empty_outputs() {
+    let s = Scratch::new();
+    let empty = s.shard_text("empty.jsonl", "");
+    let bad = s.shard("bad.jsonl", &[row("a", "lsvq", json!(7.0))]);
+    let out = s.aggregate(&[&empty, &bad], &[]).ok();
+    assert_eq!(out.text(), "");
+    assert_eq!(out.counter("rows_in"), 1);
+    assert_eq!(out.counter("rows_out"), 0);
+    assert_eq!(out.counter("dropped_bad_scale"), 1);
+    let reader = SerializedFileReader::new(File::open(s.path("out.parquet")).expect("parquet"))
+        .expect("a valid Parquet file");
+    assert_eq!(reader.metadata().file_metadata().num_rows(), 0);
+    assert_eq!(out.manifest()["run_provenance"]["inputs"][0]["rows"], 0);
+}
