@@ -48,7 +48,10 @@ RUNS_10M="${BENCH_RUNS_10M:-2}"
 AGG_AT="2026-05-09T00:00:00+00:00"
 read -r -a MOSAGG_FLAGS <<<"${MOSAGG_BENCH_FLAGS:-}"
 
+# Results describe the last run only; stale files from an earlier run with
+# other tools or sets would be mistaken for current ones.
 mkdir -p "$RESULTS"
+rm -f "${RESULTS:?}"/*
 log() { printf '\n==> %s\n' "$*" >&2; }
 warn() { printf 'run.sh: %s\n' "$*" >&2; }
 
@@ -61,11 +64,9 @@ apt_install() {
     local sudo=()
     [[ $EUID -ne 0 ]] && sudo=(sudo)
     # `apt-get update` only when the cached package lists cannot satisfy us.
-    DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "$@" ||
-        {
-            "${sudo[@]}" apt-get update -q &&
-                DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "$@"
-        }
+    # `env` inside sudo, since sudo drops the caller's environment.
+    local install=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends)
+    "${install[@]}" "$@" || { "${sudo[@]}" apt-get update -q && "${install[@]}" "$@"; }
 }
 
 if ! command -v hyperfine >/dev/null; then
