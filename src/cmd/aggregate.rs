@@ -31,7 +31,7 @@ pub struct Args {
 }
 
 /// Flags `aggregate` shares with `run`.
-#[derive(Debug, Clone, Default, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct CommonArgs {
     /// Force the corpus label of one input (repeatable). LABEL must be a known scale.
     #[arg(long = "corpus-source-override", value_name = "PATH=LABEL")]
@@ -48,17 +48,35 @@ pub struct CommonArgs {
     /// Pin aggregated_at_utc (e.g. 2026-05-09T00:00:00+00:00); SOURCE_DATE_EPOCH also pins it.
     #[arg(long, value_name = "TS")]
     pub aggregated_at: Option<String>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+    #[arg(long, value_enum, default_value = "INFO", ignore_case = true)]
+    pub log_level: Level,
+    /// JSON scale conversions laid over the built-in table: {label: {slope, intercept, native_min, native_max, scale_label}}.
+    #[arg(long, value_name = "FILE")]
+    pub scales: Option<PathBuf>,
+}
+
+/// How much memory the query engine may use, and where its sorts spill; shared by
+/// every command that runs a large query.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EngineArgs {
     /// Memory the query engine may use before sorting spills to disk (e.g. 512M, 2G).
     #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
     pub memory_limit: usize,
     /// Folder for spill files [default: the system temp folder].
     #[arg(long, value_name = "DIR")]
     pub spill_dir: Option<PathBuf>,
-    #[arg(long, value_enum, default_value = "INFO", ignore_case = true)]
-    pub log_level: Level,
-    /// JSON scale conversions laid over the built-in table: {label: {slope, intercept, native_min, native_max, scale_label}}.
-    #[arg(long, value_name = "FILE")]
-    pub scales: Option<PathBuf>,
+}
+
+impl EngineArgs {
+    pub fn options(&self) -> EngineOptions {
+        EngineOptions {
+            memory_limit: self.memory_limit,
+            spill_dir: self.spill_dir.clone(),
+            ..EngineOptions::default()
+        }
+    }
 }
 
 /// `512M`, `2G`, `1048576`: a byte count with an optional binary unit.
@@ -185,11 +203,7 @@ pub fn run_job(job: Job<'_>) -> Result<Counters> {
         .clone()
         .unwrap_or_else(|| sibling(&job.output, ".manifest.json"));
 
-    let opts = EngineOptions {
-        memory_limit: common.memory_limit,
-        spill_dir: common.spill_dir.clone(),
-        ..EngineOptions::default()
-    };
+    let opts = common.engine.options();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(opts.partitions.max(1))
         .enable_all()

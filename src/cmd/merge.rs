@@ -3,8 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::cmd::aggregate::parse_size;
-use crate::engine::EngineOptions;
+use crate::cmd::aggregate::EngineArgs;
 use crate::error::{Error, Result};
 use crate::merge::keys::RequiredKeys;
 use crate::merge::{MergeJob, run};
@@ -21,12 +20,8 @@ pub struct Args {
     /// src_sha256, encoder, preset, crf, vmaf_score.
     #[arg(long, value_enum, default_value = "full")]
     pub required_keys: RequiredKeys,
-    /// Memory the query engine may use before sorting spills to disk (e.g. 512M, 2G).
-    #[arg(long, value_name = "SIZE", default_value = "1G", value_parser = parse_size)]
-    pub memory_limit: usize,
-    /// Folder for spill files [default: the system temp folder].
-    #[arg(long, value_name = "DIR")]
-    pub spill_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 pub fn execute(args: Args) -> Result<i32> {
@@ -39,11 +34,7 @@ pub fn execute(args: Args) -> Result<i32> {
         inputs: &args.inputs,
         output: &args.output,
         required: args.required_keys,
-        engine: EngineOptions {
-            memory_limit: args.memory_limit,
-            spill_dir: args.spill_dir,
-            ..EngineOptions::default()
-        },
+        engine: args.engine.options(),
     })?;
     eprintln!("{}", summary.line(&args.output.display().to_string()));
     Ok(0)
