@@ -392,3 +392,31 @@ fn an_input_with_no_usable_row_still_gives_complete_empty_outputs() {
     assert_eq!(reader.metadata().file_metadata().num_rows(), 0);
     assert_eq!(out.manifest()["run_provenance"]["inputs"][0]["rows"], 0);
 }
+
+#[test]
+fn log_level_debug_also_explains_every_deduplicated_row() {
+    let s = Scratch::new();
+    let a = s.shard("a.jsonl", &[row("k", "lsvq", json!(3.0))]);
+    let b = s.shard(
+        "b.jsonl",
+        &[with(
+            row("k", "konvid-1k", json!(3.0)),
+            "mos_std_dev",
+            json!(0.1),
+        )],
+    );
+    let out = s.aggregate(&[&a, &b], &["--log-level", "DEBUG"]).ok();
+    let line = format!(
+        "DEBUG {}:1: same clip as {}:1 (konvid-1k, std-dev 0.1 vs 0.5), kept for its tighter rating spread; row deduplicated",
+        a.display(),
+        b.display()
+    );
+    assert!(out.stderr.contains(&line), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("DEBUG inputs read and ranked in "),
+        "{}",
+        out.stderr
+    );
+    let info = s.aggregate(&[&a, &b], &[]).ok();
+    assert!(!info.stderr.contains("DEBUG"), "{}", info.stderr);
+}

@@ -210,6 +210,7 @@ pub fn run_job(job: Job<'_>) -> Result<Counters> {
         .build()
         .map_err(|e| Error::io("starting the async runtime", e))?;
 
+    let started = std::time::Instant::now();
     let mut writers: Option<UnifiedWriters> = None;
     let mut watch: Option<progress::Watch> = None;
     let total_bytes = present_bytes(&inputs);
@@ -232,6 +233,11 @@ pub fn run_job(job: Job<'_>) -> Result<Counters> {
             observe,
             |kept| {
                 if writers.is_none() {
+                    // The first kept row comes out only after every input is read and ranked.
+                    log::debug(&format!(
+                        "inputs read and ranked in {:.3} s",
+                        started.elapsed().as_secs_f64()
+                    ));
                     writers = Some(UnifiedWriters::open(
                         &job.output,
                         &parquet_path,
@@ -249,6 +255,10 @@ pub fn run_job(job: Job<'_>) -> Result<Counters> {
 
     // The bar goes before any warning or summary is printed under it.
     drop(watch);
+    log::debug(&format!(
+        "query finished in {:.3} s",
+        started.elapsed().as_secs_f64()
+    ));
     report_rejects(&outcome);
     let writers = match writers {
         Some(w) => w,
@@ -302,6 +312,10 @@ pub fn run_job(job: Job<'_>) -> Result<Counters> {
     }
     manifest_staged.commit()?;
 
+    log::debug(&format!(
+        "outputs complete in {:.3} s",
+        started.elapsed().as_secs_f64()
+    ));
     eprintln!(
         "{}",
         outcome
