@@ -328,23 +328,35 @@ impl PartitionStream for ShardPartition {
 /// The earliest hard error in input order, found by re-reading the inputs one by one.
 /// Parallel parsing reports whichever error surfaced first; the operator deserves the first.
 pub fn first_hard_error(inputs: &[InputFile]) -> Option<LoadError> {
+    use std::io::BufRead;
+
     let mut builder = ShardBatchBuilder::with_capacity(1);
     for input in inputs.iter().filter(|i| i.is_present()) {
-        let data = match std::fs::read(&input.path) {
-            Ok(d) => d,
-            Err(source) => {
-                return Some(LoadError::Io {
-                    path: input.display.clone(),
-                    source,
-                });
-            }
+        let io_err = |source| LoadError::Io {
+            path: input.display.clone(),
+            source,
         };
-        let r = for_each_line(&data, 1, |line_no, line| {
-            load_line(inputs, &mut builder, input.index, line_no, line)?;
-            builder.finish().map_err(LoadError::Arrow).map(|_| ())
-        });
-        if let Err(e) = r {
-            return Some(e);
+        // Line by line: this runs after a failure, and must not hold a large shard in memory.
+        let mut reader = match File::open(&input.path) {
+            Ok(f) => std::io::BufReader::with_capacity(1 << 20, f),
+            Err(e) => return Some(io_err(e)),
+        };
+        let mut line = Vec::new();
+        let mut line_no = 0u64;
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) => break,
+                Ok(_) => line_no += 1,
+                Err(e) => return Some(io_err(e)),
+            }
+            let r = for_each_line(&line, line_no, |n, text| {
+                load_line(inputs, &mut builder, input.index, n, text)?;
+                builder.finish().map_err(LoadError::Arrow).map(|_| ())
+            });
+            if let Err(e) = r {
+                return Some(e);
+            }
         }
     }
     None
