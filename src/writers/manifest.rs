@@ -80,12 +80,14 @@ pub fn build(parts: &ManifestParts<'_>) -> Result<Value> {
             json!({"kind": o.kind, "path": o.path, "sha256": o.sha256, "size_bytes": o.bytes, "rows": o.rows})
         })
         .collect();
-    let to_value = |v| serde_json::to_value(v).map_err(|e| Error::Internal(e.to_string()));
+    let counters =
+        serde_json::to_value(parts.counters).map_err(|e| Error::Internal(e.to_string()))?;
+    let scales = serde_json::to_value(parts.scales).map_err(|e| Error::Internal(e.to_string()))?;
     Ok(json!({
         "schema": MANIFEST_SCHEMA,
         "unified_schema": super::unified_schema::UNIFIED_SCHEMA_VERSION,
-        "counters": to_value(serde_json::to_value(parts.counters).map_err(|e| Error::Internal(e.to_string()))?)?,
-        "scale_conversions": serde_json::to_value(parts.scales).map_err(|e| Error::Internal(e.to_string()))?,
+        "counters": counters,
+        "scale_conversions": scales,
         "corpus_source_overrides": overrides,
         "run_provenance": {
             "tool": "mosagg",
