@@ -58,6 +58,12 @@ pub enum Error {
     Arrow(#[from] arrow::error::ArrowError),
     #[error("parquet: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
+    /// Another run holds the lock of an output this run would write: exit 1.
+    #[error("{0}")]
+    Busy(String),
+    /// The run needs more memory or disk than it was given: exit 1.
+    #[error("{0}")]
+    Resources(String),
     /// A check mosagg runs on its own results failed: a bug, never bad input.
     #[error("internal check failed: {0}")]
     Internal(String),

@@ -30,7 +30,7 @@ pub fn table_in_force(path: Option<&Path>) -> Result<ScaleTable> {
 
 /// Reads and checks a scales file. Every problem is a usage error (exit 2) naming the file.
 pub fn load(path: &Path) -> Result<ScaleTable> {
-    let shown = path.display().to_string();
+    let shown = crate::paths::shown(path);
     let usage = |problem: String| Error::Usage(format!("--scales {shown}: {problem}"));
     let text = std::fs::read_to_string(path).map_err(|e| usage(format!("cannot read it ({e})")))?;
     let doc: Value =

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::cmd::aggregate::EngineArgs;
+use crate::args::{EngineArgs, LockArgs};
 use crate::error::{Error, Result};
 use crate::merge::keys::RequiredKeys;
 use crate::merge::{MergeJob, run};
@@ -22,6 +22,8 @@ pub struct Args {
     pub required_keys: RequiredKeys,
     #[command(flatten)]
     pub engine: EngineArgs,
+    #[command(flatten)]
+    pub lock: LockArgs,
 }
 
 pub fn execute(args: Args) -> Result<i32> {
@@ -34,8 +36,9 @@ pub fn execute(args: Args) -> Result<i32> {
         inputs: &args.inputs,
         output: &args.output,
         required: args.required_keys,
-        engine: args.engine.options(),
+        engine: args.engine.options()?,
+        when_busy: args.lock.when_busy(),
     })?;
-    eprintln!("{}", summary.line(&args.output.display().to_string()));
+    eprintln!("{}", summary.line(&crate::paths::shown(&args.output)));
     Ok(0)
 }

@@ -99,9 +99,12 @@ enum SourceKind {
 fn source_kind(path: &Path) -> Result<SourceKind> {
     let meta = std::fs::metadata(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
-            Error::NoInput(format!("{}: no such file or folder", path.display()))
+            Error::NoInput(format!(
+                "{}: no such file or folder",
+                crate::paths::shown(path)
+            ))
         } else {
-            Error::io(format!("reading {}", path.display()), e)
+            Error::io(format!("reading {}", crate::paths::shown(path)), e)
         }
     })?;
     if meta.is_dir() {
@@ -117,7 +120,7 @@ fn source_kind(path: &Path) -> Result<SourceKind> {
         Some("ndjson") => Ok(SourceKind::JsonLines(".ndjson")),
         _ => Err(Error::Usage(format!(
             "{}: cannot tell its format; expected a .parquet, .jsonl, .json or .ndjson file, or a folder of .parquet files",
-            path.display()
+            crate::paths::shown(path)
         ))),
     }
 }
@@ -128,11 +131,14 @@ pub async fn register_path(ctx: &SessionContext, name: &str, path: &Path) -> Res
     let kind = source_kind(path)?;
     // DataFusion takes paths as URL-ish strings; an absolute path avoids any doubt about the folder.
     let abs = std::path::absolute(path)
-        .map_err(|e| Error::io(format!("resolving {}", path.display()), e))?;
+        .map_err(|e| Error::io(format!("resolving {}", crate::paths::shown(path)), e))?;
     let url = abs.to_string_lossy().into_owned();
     // Unreadable content is a data error (exit 1), named by table and path.
     let context = |e: datafusion::error::DataFusionError| {
-        Error::Engine(e.context(format!("reading table {name} from {}", path.display())))
+        Error::Engine(e.context(format!(
+            "reading table {name} from {}",
+            crate::paths::shown(path)
+        )))
     };
     match kind {
         SourceKind::Parquet => ctx
@@ -143,7 +149,7 @@ pub async fn register_path(ctx: &SessionContext, name: &str, path: &Path) -> Res
             if !folder_has_parquet(path)? {
                 return Err(Error::NoInput(format!(
                     "{}: folder holds no .parquet files",
-                    path.display()
+                    crate::paths::shown(path)
                 )));
             }
             let url = format!("{}/", url.trim_end_matches('/'));
@@ -170,10 +176,11 @@ pub async fn register_path(ctx: &SessionContext, name: &str, path: &Path) -> Res
 }
 
 fn folder_has_parquet(dir: &Path) -> Result<bool> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(format!("listing {}", crate::paths::shown(dir)), e))?;
     for entry in entries {
-        let entry = entry.map_err(|e| Error::io(format!("listing {}", dir.display()), e))?;
+        let entry =
+            entry.map_err(|e| Error::io(format!("listing {}", crate::paths::shown(dir)), e))?;
         if entry.path().extension().is_some_and(|e| e == "parquet") {
             return Ok(true);
         }

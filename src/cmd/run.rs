@@ -9,9 +9,11 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::cmd::aggregate::{CommonArgs, Job, run_job};
+use crate::args::CommonArgs;
 use crate::error::{Error, Result};
+use crate::job::{Job, run_job};
 use crate::log;
+use crate::paths::shown;
 
 /// The trainer the reference starts when nothing else is named.
 pub const DEFAULT_TRAINER: &str = "ai/scripts/train_predictor_v2_realcorpus.py";
@@ -51,7 +53,7 @@ pub struct Args {
     pub common: CommonArgs,
     /// Passed to the trainer after `--corpus OUT` (write them after `--`).
     #[arg(last = true, value_name = "TRAINER_ARGS")]
-    pub trainer_args: Vec<String>,
+    pub trainer_args: Vec<OsString>,
 }
 
 /// What the work folder holds.
@@ -109,12 +111,12 @@ pub fn execute(args: Args, argv: Vec<String>) -> Result<i32> {
         return Err(Error::NoInput(format!(
             "no per-corpus JSONLs found under {}/ (checked {} locations); \
              run at least one ingestion script first",
-            workdir.display(),
+            shown(workdir),
             SHARD_SLOTS.len()
         )));
     }
 
-    println!("[mosagg run] aggregating -> {}", output.display());
+    println!("[mosagg run] aggregating -> {}", shown(&output));
     run_job(Job {
         inputs: found.found,
         output: output.clone(),
@@ -134,27 +136,27 @@ fn report(d: &Discovery, workdir: &Path) {
     println!(
         "[mosagg run] discovered {} corpus JSONL(s) under {}:",
         d.found.len(),
-        workdir.display()
+        shown(workdir)
     );
     for p in &d.found {
-        println!("  + {}", p.display());
+        println!("  + {}", shown(p));
     }
     if !d.absent.is_empty() {
         println!("[mosagg run] absent (skipped, this is fine):");
         for p in &d.absent {
-            println!("  - {}", p.display());
+            println!("  - {}", shown(p));
         }
     }
     for p in &d.ignored {
         log::warning(&format!(
             "{} ignored: the conventional name in the same folder was read instead",
-            p.display()
+            shown(p)
         ));
     }
 }
 
 /// Runs `PYTHON TRAINER --corpus OUT [ARGS…]` and returns its exit status.
-fn start_trainer(trainer: &Path, output: &Path, extra: &[String]) -> Result<i32> {
+fn start_trainer(trainer: &Path, output: &Path, extra: &[OsString]) -> Result<i32> {
     if !trainer.is_file() {
         return Err(Error::Exit {
             code: 3,
@@ -162,18 +164,21 @@ fn start_trainer(trainer: &Path, output: &Path, extra: &[String]) -> Result<i32>
                 "trainer entrypoint {} not found on disk; the unified corpus is at {}.\n  \
                  hint: pass --dry-run (or set VMAF_AGG_DRY_RUN=1) to stop after aggregation, \
                  or point --trainer / VMAF_AGG_TRAINER at the trainer script.",
-                trainer.display(),
-                output.display()
+                shown(trainer),
+                shown(output)
             ),
         });
     }
     let python = env_nonempty("VMAF_AGG_PYTHON").unwrap_or_else(|| DEFAULT_PYTHON.into());
     println!(
         "[mosagg run] starting {} {} --corpus {}{}",
-        python.to_string_lossy(),
-        trainer.display(),
-        output.display(),
-        extra.iter().map(|a| format!(" {a}")).collect::<String>()
+        crate::paths::shown_os(&python),
+        shown(trainer),
+        shown(output),
+        extra
+            .iter()
+            .map(|a| format!(" {}", crate::paths::shown_os(a)))
+            .collect::<String>()
     );
     let status = Command::new(&python)
         .arg(trainer)
@@ -182,7 +187,7 @@ fn start_trainer(trainer: &Path, output: &Path, extra: &[String]) -> Result<i32>
         .args(extra)
         .status()
         .map_err(|e| {
-            let shown = python.to_string_lossy();
+            let shown = crate::paths::shown_os(&python);
             // The shell's codes for "not found" and "found but could not run".
             let code = if e.kind() == std::io::ErrorKind::NotFound {
                 127

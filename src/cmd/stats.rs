@@ -82,6 +82,20 @@ struct Computed {
 }
 
 pub fn execute(args: Args) -> Result<i32> {
+    if let Some(plot) = &args.plot {
+        use crate::paths::{Role, check_outputs};
+        let input = Role {
+            flag: "PATH",
+            path: &args.path,
+        };
+        check_outputs(
+            &[input],
+            &[Role {
+                flag: "--plot",
+                path: plot,
+            }],
+        )?;
+    }
     if STAT_COLUMNS.contains(&args.by.as_str()) {
         return Err(Error::Usage(format!(
             "--by {}: that name is one of the statistics' own columns; group by another column",
@@ -93,7 +107,7 @@ pub fn execute(args: Args) -> Result<i32> {
         let series = plot::series_from_batches(hist)?;
         let svg = plot::render_svg(&series, *bin_width, &args.by)?;
         plot::write_svg(path, &svg)?;
-        log::info(&format!("wrote {}", path.display()));
+        log::info(&format!("wrote {}", crate::paths::shown(path)));
     }
     match print(&computed, args.format) {
         Err(e) if is_broken_pipe(&e) => Ok(0),
@@ -154,14 +168,14 @@ async fn create_input_view(ctx: &SessionContext, path: &Path, by: &str) -> Resul
     if !has("mos") {
         return Err(Error::Usage(format!(
             "{} has no column mos, so it is not a unified training set (columns: {})",
-            path.display(),
+            crate::paths::shown(path),
             available()
         )));
     }
     if !has(by) {
         return Err(Error::Usage(format!(
             "--by {by}: {} has no such column (columns: {})",
-            path.display(),
+            crate::paths::shown(path),
             available()
         )));
     }

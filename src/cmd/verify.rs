@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::cmd::aggregate::sibling;
+use crate::job::sibling;
+
 use crate::error::{Error, Result};
 use crate::loader::scan::hex;
 use crate::progress::Progress;
@@ -39,6 +40,8 @@ struct Entry {
     path: String,
     /// False for an input that was missing when the manifest was written.
     existed: bool,
+    /// An input that existed then but was not a regular file (a folder, say): not read.
+    was_not_a_file: bool,
     sha256: Option<String>,
 }
 
@@ -54,19 +57,25 @@ enum Finding {
     Vanished,
     /// An input that was missing then but exists now: a re-run would read it.
     Appeared,
+    /// An input that was not a regular file then and still is not: a re-run skips it too.
+    StillNotAFile,
     NoHashRecorded,
     Unreadable(String),
 }
 
 impl Finding {
     fn is_ok(&self) -> bool {
-        matches!(self, Finding::Match | Finding::StillAbsent)
+        matches!(
+            self,
+            Finding::Match | Finding::StillAbsent | Finding::StillNotAFile
+        )
     }
 
     fn word(&self) -> &'static str {
         match self {
             Finding::Match => "ok",
             Finding::StillAbsent => "absent",
+            Finding::StillNotAFile => "skipped",
             Finding::Changed { .. } => "CHANGED",
             Finding::Vanished => "MISSING",
             Finding::Appeared => "APPEARED",
@@ -77,7 +86,11 @@ impl Finding {
 }
 
 pub fn execute(args: Args) -> Result<i32> {
-    let shown = args.manifest.display().to_string();
+    let shown = crate::paths::shown(&args.manifest);
+    // A run killed while committing leaves the new set whole but not yet in place.
+    if crate::writers::output_set::finish_interrupted(&args.manifest)? {
+        println!("[mosagg verify] completed the interrupted commit of {shown} first");
+    }
     let (entries, written_as) = read_manifest(&args.manifest)?;
     let base = match &args.base {
         Some(dir) => Some(dir.clone()),
@@ -88,7 +101,7 @@ pub fn execute(args: Args) -> Result<i32> {
             if let Some(dir) = &inferred {
                 println!(
                     "[mosagg verify] relative paths resolve from {} (where the run wrote this manifest)",
-                    dir.display()
+                    crate::paths::shown(dir)
                 );
             }
             inferred
@@ -128,7 +141,14 @@ pub fn execute(args: Args) -> Result<i32> {
             Finding::StillAbsent => {
                 " (missing when the manifest was written, still missing)".into()
             }
-            Finding::Appeared => " (missing when the manifest was written, exists now)".into(),
+            Finding::Appeared => {
+                if entry.was_not_a_file {
+                    " (not a regular file when the manifest was written, a file now)".into()
+                } else {
+                    " (missing when the manifest was written, exists now)".into()
+                }
+            }
+            Finding::StillNotAFile => " (not a regular file, so a re-run skips it too)".into(),
             Finding::NoHashRecorded => " (the manifest records no sha256 for it)".into(),
             _ => String::new(),
         };
@@ -160,22 +180,40 @@ pub fn execute(args: Args) -> Result<i32> {
     })
 }
 
+/// A manifest lists each input and output once: even a run over thousands of shards
+/// writes well under this.
+const MAX_MANIFEST_BYTES: u64 = 64 << 20;
+
 /// The inputs and outputs a manifest lists, and the path the manifest was written to
 /// (as given then). A manifest that cannot be found is exit 2; one that cannot be read
 /// or is not a mosagg manifest is exit 1.
 fn read_manifest(path: &Path) -> Result<(Vec<Entry>, Option<String>)> {
-    let shown = path.display().to_string();
+    let shown = crate::paths::shown(path);
     let bad = |why: String| Error::Exit {
         code: 1,
         message: format!("{shown}: {why}"),
     };
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
+    let meta = match std::fs::metadata(path) {
+        Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(Error::NoInput(format!("manifest not found: {shown}")));
         }
         Err(e) => return Err(Error::io(format!("reading {shown}"), e)),
     };
+    // A device such as /dev/zero never ends; a manifest is a small regular file.
+    if !meta.is_file() {
+        return Err(bad("not a regular file, so not a manifest".into()));
+    }
+    if meta.len() > MAX_MANIFEST_BYTES {
+        return Err(bad(format!(
+            "{} bytes is far more than any manifest; not a manifest",
+            meta.len()
+        )));
+    }
+    let mut text = String::new();
+    File::open(path)
+        .and_then(|f| f.take(MAX_MANIFEST_BYTES + 1).read_to_string(&mut text))
+        .map_err(|e| Error::io(format!("reading {shown}"), e))?;
     let doc: Value =
         serde_json::from_str(&text).map_err(|e| bad(format!("not valid JSON ({e})")))?;
     let schema = doc.get("schema").and_then(Value::as_str);
@@ -209,6 +247,8 @@ fn read_manifest(path: &Path) -> Result<(Vec<Entry>, Option<String>)> {
                 path: path.to_owned(),
                 existed: kind == "outputs"
                     || item.get("exists").and_then(Value::as_bool).unwrap_or(true),
+                was_not_a_file: item.get("state").and_then(Value::as_str)
+                    == Some("not_a_regular_file"),
                 sha256: item
                     .get("sha256")
                     .and_then(Value::as_str)
@@ -288,8 +328,10 @@ fn locate(recorded: &str, base: Option<&Path>) -> PathBuf {
 fn check(entry: &Entry, path: &Path, progress: impl FnMut(u64)) -> Finding {
     let exists = path.is_file();
     if !entry.existed {
-        return if path.exists() {
+        return if exists {
             Finding::Appeared
+        } else if path.exists() {
+            Finding::StillNotAFile
         } else {
             Finding::StillAbsent
         };

@@ -3,6 +3,7 @@
 
 pub mod aggregate;
 pub mod session;
+pub mod spill;
 
 pub use session::{EngineOptions, new_session};
 

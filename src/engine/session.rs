@@ -5,12 +5,15 @@ use std::sync::Arc;
 
 use arrow::array::RecordBatch;
 use datafusion::datasource::MemTable;
+use datafusion::error::DataFusionError;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
-use crate::error::Result;
+use super::spill::SpillFolder;
+use crate::error::{Error, Result};
+use crate::paths::shown;
 
 /// Memory the query engine may hold before sorts spill to disk, unless `--memory-limit` says otherwise.
 pub const DEFAULT_MEMORY_LIMIT: usize = 1 << 30;
@@ -34,11 +37,47 @@ impl Default for EngineOptions {
     }
 }
 
+impl EngineOptions {
+    /// Puts an engine failure in the operator's terms: the flag that governs it, not the
+    /// engine's internal setting names.
+    pub fn explain(&self, e: Error) -> Error {
+        let Error::Engine(df) = &e else {
+            return e;
+        };
+        match df.find_root() {
+            DataFusionError::ResourcesExhausted(detail) => Error::Resources(format!(
+                "the query needs more memory than --memory-limit {} gives it ({detail}); \
+                 raise --memory-limit",
+                size_text(self.memory_limit)
+            )),
+            DataFusionError::IoError(io) if io.kind() == std::io::ErrorKind::StorageFull => {
+                Error::Resources(format!(
+                    "the disk holding the spill folder ({}) is full: {io}; \
+                     free space there, or point --spill-dir at a larger disk",
+                    self.spill_dir
+                        .as_deref()
+                        .map_or_else(|| shown(&std::env::temp_dir()), shown)
+                ))
+            }
+            _ => e,
+        }
+    }
+}
+
+/// `512M`, `1G`, or bytes: a size as `--memory-limit` takes it.
+pub fn size_text(bytes: usize) -> String {
+    match bytes {
+        b if b >= 1 << 30 && b % (1 << 30) == 0 => format!("{}G", b >> 30),
+        b if b >= 1 << 20 && b % (1 << 20) == 0 => format!("{}M", b >> 20),
+        b => b.to_string(),
+    }
+}
+
 pub fn new_session(opts: &EngineOptions) -> Result<SessionContext> {
-    let mode = match &opts.spill_dir {
-        Some(dir) => DiskManagerMode::Directories(vec![dir.clone()]),
-        None => DiskManagerMode::OsTmpDirectory,
-    };
+    // The session owns its spill folder (as a config extension), so the folder lives
+    // exactly as long as the session and every sort that may spill into it.
+    let spill = Arc::new(SpillFolder::create(opts.spill_dir.as_deref())?);
+    let mode = DiskManagerMode::Directories(vec![spill.path().to_path_buf()]);
     let runtime = RuntimeEnvBuilder::new()
         // FairSpillPool shares the limit among the spilling operators (two windows and a sort).
         .with_memory_pool(Arc::new(FairSpillPool::new(opts.memory_limit)))
@@ -47,7 +86,8 @@ pub fn new_session(opts: &EngineOptions) -> Result<SessionContext> {
     let config = SessionConfig::new()
         .with_target_partitions(opts.partitions.max(1))
         .with_batch_size(8192)
-        .with_information_schema(true);
+        .with_information_schema(true)
+        .with_extension(spill);
     Ok(SessionContext::new_with_config_rt(config, runtime))
 }
 

@@ -1,6 +1,6 @@
 //! The `--inputs` list as found on disk, and the `inputs` table the SQL joins to.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::{BooleanArray, RecordBatch, StringArray, UInt32Array};
@@ -53,14 +53,14 @@ pub fn probe(paths: &[PathBuf]) -> Result<Vec<InputFile>, LoadError> {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => InputState::Missing,
                 Err(source) => {
                     return Err(LoadError::Io {
-                        path: p.display().to_string(),
+                        path: crate::paths::shown(p),
                         source,
                     });
                 }
                 Ok(m) if !m.is_file() => InputState::NotAFile,
                 Ok(_) => {
                     std::fs::File::open(p).map_err(|source| LoadError::Io {
-                        path: p.display().to_string(),
+                        path: crate::paths::shown(p),
                         source,
                     })?;
                     InputState::Present
@@ -68,39 +68,13 @@ pub fn probe(paths: &[PathBuf]) -> Result<Vec<InputFile>, LoadError> {
             };
             Ok(InputFile {
                 index: u32::try_from(i).unwrap_or(u32::MAX),
-                display: p.display().to_string(),
+                display: crate::paths::shown(p),
                 path: p.clone(),
                 state,
                 override_label: None,
             })
         })
         .collect()
-}
-
-/// True when both paths name the same file, however they are spelt.
-pub fn same_file(a: &Path, b: &Path) -> bool {
-    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => normalise(a) == normalise(b),
-    }
-}
-
-/// Lexical clean-up for paths that do not exist (no symlinks to resolve).
-fn normalise(p: &Path) -> PathBuf {
-    use std::path::Component;
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
-                }
-            }
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
 }
 
 /// The `inputs` table: position, path, whether it was read, and its forced label.
@@ -135,15 +109,4 @@ pub fn to_record_batch(inputs: &[InputFile]) -> Result<RecordBatch, arrow::error
             ),
         ],
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn spelling_does_not_matter_for_missing_paths() {
-        assert!(same_file(Path::new("./a/../b.jsonl"), Path::new("b.jsonl")));
-        assert!(!same_file(Path::new("a.jsonl"), Path::new("b.jsonl")));
-    }
 }

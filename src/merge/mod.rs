@@ -18,8 +18,10 @@ use crate::engine::{EngineOptions, new_session};
 use crate::error::{Error, LoadError, Result};
 use crate::json::Value;
 use crate::json::write::write_value;
+use crate::paths::{Role, check_outputs};
 use crate::progress::Progress;
 use crate::writers::atomic::AtomicOutput;
+use crate::writers::output_set::{SetLock, WhenBusy, commit};
 use dedup::{Decision, KeyTable};
 use keys::{NATURAL_KEY, RequiredKeys};
 use read::{MergeInput, for_each_line_of};
@@ -48,6 +50,7 @@ pub struct MergeJob<'a> {
     pub output: &'a Path,
     pub required: RequiredKeys,
     pub engine: EngineOptions,
+    pub when_busy: WhenBusy,
 }
 
 /// Checks that every input exists and opens; any that does not stops the merge
@@ -57,7 +60,7 @@ pub fn probe(paths: &[PathBuf]) -> Result<Vec<MergeInput>> {
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            let shown = p.display().to_string();
+            let shown = crate::paths::shown(p);
             let meta = std::fs::metadata(p)
                 .map_err(|_| Error::NoInput(format!("input not found: {shown}")))?;
             if !meta.is_file() {
@@ -78,6 +81,20 @@ pub fn probe(paths: &[PathBuf]) -> Result<Vec<MergeInput>> {
 }
 
 pub fn run(job: &MergeJob<'_>) -> Result<Summary> {
+    let input_roles: Vec<Role<'_>> = job
+        .inputs
+        .iter()
+        .map(|p| Role {
+            flag: "--inputs",
+            path: p,
+        })
+        .collect();
+    let output_role = Role {
+        flag: "--output",
+        path: job.output,
+    };
+    check_outputs(&input_roles, &[output_role])?;
+    let _lock = SetLock::acquire(&[job.output], None, job.when_busy)?;
     let inputs = probe(job.inputs)?;
     let total: u64 = inputs.iter().map(|i| i.bytes).sum();
 
@@ -87,10 +104,12 @@ pub fn run(job: &MergeJob<'_>) -> Result<Summary> {
         .enable_all()
         .build()
         .map_err(|e| Error::io("starting the async runtime", e))?;
-    let decision = runtime.block_on(async {
-        let ctx = new_session(&job.engine)?;
-        dedup::decide(&ctx, table, inputs.len()).await
-    })?;
+    let decision = runtime
+        .block_on(async {
+            let ctx = new_session(&job.engine)?;
+            dedup::decide(&ctx, table, inputs.len()).await
+        })
+        .map_err(|e| job.engine.explain(e))?;
 
     write_kept(&inputs, &digests, &decision, job.output, total)?;
     Ok(Summary {
@@ -173,7 +192,7 @@ fn write_kept(
 ) -> Result<()> {
     let bar = Progress::new("merge: writing", total);
     let mut out = AtomicOutput::create(output)?;
-    let target = output.display().to_string();
+    let target = crate::paths::shown(output);
     let mut buf = Vec::with_capacity(4096);
     let written = Cell::new(0u64);
     let mut done = 0u64;
@@ -210,5 +229,5 @@ fn write_kept(
         done += input.bytes;
     }
     bar.clear();
-    out.finish()?.commit()
+    commit(vec![out.finish()?], None)
 }

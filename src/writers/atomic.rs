@@ -1,4 +1,9 @@
 //! Output files that appear whole or not at all, hashed as they are written.
+//!
+//! A file is written under a hidden temporary name beside its target,
+//! `.NAME.mosagg-PID-XXXXXX.tmp`, so the final rename never crosses file systems and a
+//! later run can tell a temporary file left by a killed run (its PID is gone) from one
+//! being written now.
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -7,6 +12,7 @@ use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 
 use crate::error::{Error, Result};
+use crate::paths::shown;
 
 /// A file being written beside its target. Dropping it without `commit` deletes it.
 pub struct AtomicOutput {
@@ -14,6 +20,7 @@ pub struct AtomicOutput {
     writer: BufWriter<NamedTempFile>,
     hasher: Sha256,
     bytes: u64,
+    registered: Registered,
 }
 
 /// A written, hashed temporary file waiting to be renamed into place.
@@ -22,40 +29,102 @@ pub struct Staged {
     file: NamedTempFile,
     pub sha256: String,
     pub bytes: u64,
+    _registered: Registered,
+}
+
+/// Keeps a temporary file on the list a signal handler deletes, for as long as it lives.
+struct Registered(PathBuf);
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        crate::cleanup::forget_file(&self.0);
+    }
+}
+
+/// The folder a target lives in (`.` for a bare file name).
+pub fn folder(target: &Path) -> PathBuf {
+    match target.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// The fixed start of every temporary name for `target`: `.NAME.mosagg-`.
+fn temp_prefix(target: &Path) -> std::ffi::OsString {
+    let mut prefix = std::ffi::OsString::from(".");
+    prefix.push(target.file_name().unwrap_or_default());
+    prefix.push(".mosagg-");
+    prefix
+}
+
+/// Deletes temporary files of `target` left by runs that no longer exist (killed, or
+/// the machine went down). Files of a live process, this one included, are left alone.
+pub fn sweep_stale(target: &Path) {
+    let dir = folder(target);
+    let prefix = temp_prefix(target);
+    let prefix = prefix.as_encoded_bytes();
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name
+            .as_encoded_bytes()
+            .strip_prefix(prefix)
+            .and_then(|r| r.strip_suffix(b".tmp"))
+        else {
+            continue;
+        };
+        let pid = rest
+            .split(|b| *b == b'-')
+            .next()
+            .and_then(|p| std::str::from_utf8(p).ok())
+            .and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && pid != std::process::id()
+            && !crate::cleanup::process_alive(pid)
+        {
+            let path = entry.path();
+            if std::fs::remove_file(&path).is_ok() {
+                crate::log::info(&format!(
+                    "removed {}, left by an earlier run (pid {pid}) that was stopped",
+                    crate::paths::shown(&path)
+                ));
+            }
+        }
+    }
 }
 
 impl AtomicOutput {
     /// Creates the target's folder if needed and a hidden temporary file in it,
     /// so the final rename never crosses file systems.
     pub fn create(target: &Path) -> Result<Self> {
-        let dir = match target.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
+        let dir = folder(target);
         std::fs::create_dir_all(&dir)
-            .map_err(|e| Error::io(format!("creating folder {}", dir.display()), e))?;
-        let name = target
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+            .map_err(|e| Error::io(format!("creating folder {}", shown(&dir)), e))?;
+        let mut prefix = temp_prefix(target);
+        prefix.push(format!("{}-", std::process::id()));
         let file = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
+            .prefix(&prefix)
             .suffix(".tmp")
             .tempfile_in(&dir)
-            .map_err(|e| Error::io(format!("creating a temporary file in {}", dir.display()), e))?;
+            .map_err(|e| Error::io(format!("creating a temporary file in {}", shown(&dir)), e))?;
+        crate::cleanup::register_file(file.path());
+        let registered = Registered(file.path().to_path_buf());
         // Temporary files are private (0600); the finished output is an ordinary file.
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             file.as_file()
                 .set_permissions(std::fs::Permissions::from_mode(0o644))
-                .map_err(|e| Error::io(format!("creating {}", target.display()), e))?;
+                .map_err(|e| Error::io(format!("creating {}", shown(target)), e))?;
         }
         Ok(Self {
             target: target.to_path_buf(),
             writer: BufWriter::with_capacity(1 << 20, file),
             hasher: Sha256::new(),
             bytes: 0,
+            registered,
         })
     }
 
@@ -69,15 +138,16 @@ impl AtomicOutput {
         let file = self
             .writer
             .into_inner()
-            .map_err(|e| Error::io(format!("writing {}", target.display()), e.into_error()))?;
+            .map_err(|e| Error::io(format!("writing {}", shown(&target)), e.into_error()))?;
         file.as_file()
             .sync_all()
-            .map_err(|e| Error::io(format!("writing {}", target.display()), e))?;
+            .map_err(|e| Error::io(format!("writing {}", shown(&target)), e))?;
         Ok(Staged {
             sha256: crate::loader::scan::hex(&self.hasher.finalize()),
             bytes: self.bytes,
             target,
             file,
+            _registered: self.registered,
         })
     }
 }
@@ -105,7 +175,30 @@ impl Staged {
         let target = self.target;
         self.file
             .persist(&target)
-            .map_err(|e| Error::io(format!("renaming into {}", target.display()), e.error))?;
-        Ok(())
+            .map_err(|e| Error::io(format!("renaming into {}", shown(&target)), e.error))?;
+        sync_folder(&folder(&target))
     }
+
+    /// Gives up the right to delete the temporary file: from here on it stays until it
+    /// is renamed into place, by this run or by the recovery of an interrupted commit.
+    /// Returns (temporary path, target).
+    pub fn keep(self) -> Result<(PathBuf, PathBuf)> {
+        let target = self.target;
+        let temp = self.file.into_temp_path().keep().map_err(|e| {
+            Error::io(
+                format!("keeping the staged copy of {}", shown(&target)),
+                e.error,
+            )
+        })?;
+        Ok((temp, target))
+    }
+}
+
+/// Makes the renames and removals in a folder durable.
+pub fn sync_folder(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(format!("syncing folder {}", shown(dir)), e))?;
+    Ok(())
 }

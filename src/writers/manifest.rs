@@ -103,7 +103,7 @@ pub fn build(parts: &ManifestParts<'_>) -> Result<Value> {
 /// Writes the manifest to a temporary file beside its target.
 pub fn stage(target: &std::path::Path, manifest: &Value) -> Result<Staged> {
     let mut out = AtomicOutput::create(target)?;
-    let context = || format!("writing {}", target.display());
+    let context = || format!("writing {}", crate::paths::shown(target));
     serde_json::to_writer_pretty(&mut out, manifest)
         .map_err(|e| Error::io(context(), std::io::Error::other(e)))?;
     out.write_all(b"\n").map_err(|e| Error::io(context(), e))?;

@@ -4,6 +4,7 @@
 pub mod atomic;
 pub mod jsonl;
 pub mod manifest;
+pub mod output_set;
 pub mod parquet;
 pub mod rejects;
 pub mod unified;

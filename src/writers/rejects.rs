@@ -29,7 +29,7 @@ pub fn stage(target: &std::path::Path, rejects: &[Reject]) -> Result<Staged> {
         write_str(&mut line, r.reason.as_str());
         line.extend_from_slice(b"}\n");
         out.write_all(&line)
-            .map_err(|e| Error::io(format!("writing {}", target.display()), e))?;
+            .map_err(|e| Error::io(format!("writing {}", crate::paths::shown(target)), e))?;
     }
     out.finish()
 }

@@ -154,7 +154,7 @@ pub fn render_svg(series: &[Series], bin_width: f64, group_by: &str) -> Result<S
 pub fn write_svg(path: &Path, svg: &str) -> Result<()> {
     let mut out = AtomicOutput::create(path)?;
     out.write_all(svg.as_bytes())
-        .map_err(|e| Error::io(format!("writing {}", path.display()), e))?;
+        .map_err(|e| Error::io(format!("writing {}", crate::paths::shown(path)), e))?;
     out.finish()?.commit()
 }
 

@@ -3,14 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use assert_cmd::Command;
 use serde_json::{Value, json};
 
-fn mosagg() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mosagg"));
-    c.env_remove("SOURCE_DATE_EPOCH");
-    c
-}
+use crate::common::mosagg;
 
 /// Clips per corpus in the fixture; the konvid-1k ones carry native 1..5 ratings.
 const CLIPS: [(&str, usize); 2] = [("konvid-1k", 5), ("waterloo-ivc-4k", 3)];

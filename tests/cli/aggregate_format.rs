@@ -1,12 +1,10 @@
 //! The bytes of every output: Python-compatible JSONL, Parquet, manifest (CONTRACT §4, §6).
 
-mod common;
-
 use std::fs::File;
 
 use arrow::array::Array;
 
-use common::{Scratch, TS, mosagg, row, with};
+use crate::common::{Scratch, TS, mosagg, row, with};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use serde_json::json;
 
@@ -236,7 +234,7 @@ fn manifest_proves_inputs_and_outputs() {
             .as_array()
             .is_some_and(|a| a.iter().any(|x| x == "--inputs"))
     );
-    assert_eq!(prov["inputs"][0]["sha256"], common::sha256_hex(&a));
+    assert_eq!(prov["inputs"][0]["sha256"], crate::common::sha256_hex(&a));
     assert_eq!(prov["inputs"][0]["rows"], 2);
     assert_eq!(
         prov["inputs"][0]["size_bytes"],
@@ -246,7 +244,7 @@ fn manifest_proves_inputs_and_outputs() {
     let outputs = prov["outputs"].as_array().expect("outputs");
     for o in outputs {
         let p = std::path::PathBuf::from(o["path"].as_str().expect("path"));
-        assert_eq!(o["sha256"], common::sha256_hex(&p), "{p:?}");
+        assert_eq!(o["sha256"], crate::common::sha256_hex(&p), "{p:?}");
         assert_eq!(o["rows"], 2);
     }
     assert!(outputs.iter().any(|o| {

@@ -1,8 +1,6 @@
 //! Deduplication (CONTRACT §5), the counters identity and the rejects ledger.
 
-mod common;
-
-use common::{Scratch, row, with};
+use crate::common::{Scratch, row, with};
 use serde_json::{Value, json};
 
 fn std_row(sha: &str, corpus: &str, std: Value, src: &str) -> Value {
@@ -13,7 +11,7 @@ fn std_row(sha: &str, corpus: &str, std: Value, src: &str) -> Value {
     )
 }
 
-fn kept_src(out: &common::Outcome, sha: &str) -> String {
+fn kept_src(out: &crate::common::Outcome, sha: &str) -> String {
     let rows = out.rows();
     let hits: Vec<&Value> = rows.iter().filter(|r| r["src_sha256"] == sha).collect();
     assert_eq!(hits.len(), 1, "exactly one row per key");

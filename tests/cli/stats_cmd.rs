@@ -5,14 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use assert_cmd::Command;
 use serde_json::{Value, json};
 
-fn mosagg() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mosagg"));
-    c.env_remove("SOURCE_DATE_EPOCH");
-    c
-}
+use crate::common::mosagg;
 
 /// Native scores per corpus and how each maps to the unified scale (CONTRACT §3).
 const KONVID: [f64; 7] = [1.2, 2.0, 2.35, 3.1, 4.0, 4.4, 4.95];

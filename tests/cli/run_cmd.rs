@@ -2,11 +2,9 @@
 //! with a fake trainer (a shell script run by `sh` standing in for python) that records
 //! its arguments and exits with a chosen status.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::{Scratch, mosagg, row};
+use crate::common::{Scratch, mosagg, row};
 use serde_json::{Value, json};
 
 const TS: &str = "2026-05-09T00:00:00+00:00";

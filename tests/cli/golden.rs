@@ -1,10 +1,8 @@
 //! Byte identity with the Python aggregator on five generated corpora.
 
-mod common;
-
 use std::path::Path;
 
-use common::mosagg;
+use crate::common::mosagg;
 use serde_json::Value;
 
 fn run_case(name: &str) {

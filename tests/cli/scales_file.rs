@@ -1,11 +1,9 @@
 //! `--scales FILE`: extra conversions laid over the built-in table for `aggregate`,
 //! `run` and `scales`; a malformed file is a usage error naming the file and the problem.
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::{Scratch, mosagg, row};
+use crate::common::{Scratch, mosagg, row};
 use serde_json::{Value, json};
 
 const LIVE_VQC: &str = r#"{

@@ -1,5 +1,4 @@
 //! Helpers shared by the integration tests: shards in a temp folder, the real binary.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 
@@ -60,7 +59,6 @@ impl Scratch {
         let out = cmd.output().expect("run mosagg");
         Outcome {
             code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
             out_path: self.path("out.jsonl"),
         }
@@ -88,7 +86,6 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
 
 pub struct Outcome {
     pub code: i32,
-    pub stdout: String,
     pub stderr: String,
     pub out_path: PathBuf,
 }

@@ -1,8 +1,6 @@
 //! Hard errors, missing inputs and the atomic-write guarantee (CONTRACT §1, §6).
 
-mod common;
-
-use common::{Scratch, row};
+use crate::common::{Scratch, row};
 use serde_json::json;
 
 fn good_line(sha: &str) -> String {
@@ -155,7 +153,7 @@ fn missing_inputs_are_skipped_with_a_warning() {
     let inputs = out.manifest()["run_provenance"]["inputs"].clone();
     assert_eq!(inputs[0]["exists"], false);
     assert_eq!(inputs[1]["exists"], true);
-    assert_eq!(inputs[1]["sha256"], common::sha256_hex(&good));
+    assert_eq!(inputs[1]["sha256"], crate::common::sha256_hex(&good));
 }
 
 #[test]
@@ -175,12 +173,12 @@ fn no_input_at_all_exits_2_and_writes_nothing() {
 
 #[test]
 fn usage_errors_exit_2() {
-    let out = common::mosagg()
+    let out = crate::common::mosagg()
         .args(["aggregate", "--output", "x.jsonl"])
         .output()
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
-    let out = common::mosagg()
+    let out = crate::common::mosagg()
         .args([
             "aggregate",
             "--inputs",

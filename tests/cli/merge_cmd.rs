@@ -1,11 +1,9 @@
 //! `mosagg merge` (CONTRACT §8): encode-grid shards, natural-key dedup, first seen wins,
 //! rows passed through unchanged and written as `json.dumps(row, sort_keys=True)`.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::{Scratch, mosagg};
+use crate::common::{Scratch, mosagg};
 use serde_json::{Map, Value, json};
 
 /// The vmaf-tune v3 row keys; fixtures carry all of them, since the default check requires every one.

@@ -1,10 +1,8 @@
 //! `mosagg verify MANIFEST`: every input and output re-hashed against the manifest.
 
-mod common;
-
 use std::path::Path;
 
-use common::{Scratch, mosagg, row};
+use crate::common::{Scratch, mosagg, row};
 use serde_json::json;
 
 const TS: &str = "2026-05-09T00:00:00+00:00";

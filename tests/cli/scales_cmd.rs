@@ -1,14 +1,9 @@
 //! `mosagg scales` through the real binary, checked against the contract's table and
 //! against the table an aggregation records in its manifest.
 
-use assert_cmd::Command;
 use serde_json::{Value, json};
 
-fn mosagg() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_mosagg"));
-    c.env_remove("SOURCE_DATE_EPOCH");
-    c
-}
+use crate::common::mosagg;
 
 fn scales(format: &str) -> String {
     let out = mosagg()

@@ -1,8 +1,6 @@
 //! `mosagg completions SHELL`: scripts generated from the real command definitions.
 
-mod common;
-
-use common::mosagg;
+use crate::common::mosagg;
 
 fn script(shell: &str) -> String {
     let o = mosagg().args(["completions", shell]).output().expect("run");

@@ -1,8 +1,6 @@
 //! Scale conversion, range checks and corpus labels (CONTRACT §2–3), through the binary.
 
-mod common;
-
-use common::{Scratch, row, with};
+use crate::common::{Scratch, row, with};
 use serde_json::{Value, json};
 
 /// Aggregates one row per (corpus, native MOS) and returns the unified MOS by src.

@@ -1,0 +1,87 @@
+//! The folder a session's sorts spill into: one per run, named
+//! `mosagg-spill-PID-XXXXXX` inside `--spill-dir` (or the system temp folder), deleted
+//! when the session ends, on SIGINT/SIGTERM, or by the next run if this one was killed.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::paths::shown;
+
+const PREFIX: &str = "mosagg-spill-";
+
+/// A run's own spill folder; dropping it deletes it and all it holds.
+#[derive(Debug)]
+pub struct SpillFolder {
+    dir: tempfile::TempDir,
+}
+
+impl SpillFolder {
+    /// Creates the folder in `parent` (the system temp folder when `None`), after
+    /// deleting spill folders of runs that no longer exist.
+    pub fn create(parent: Option<&Path>) -> Result<Self> {
+        let parent = parent.map_or_else(std::env::temp_dir, Path::to_path_buf);
+        sweep_stale(&parent);
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{PREFIX}{}-", std::process::id()))
+            .tempdir_in(&parent)
+            .map_err(|e| {
+                Error::io(
+                    format!(
+                        "creating a spill folder in {} (--spill-dir)",
+                        shown(&parent)
+                    ),
+                    e,
+                )
+            })?;
+        crate::cleanup::register_dir(dir.path());
+        Ok(Self { dir })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for SpillFolder {
+    fn drop(&mut self) {
+        crate::cleanup::forget_dir(self.dir.path());
+    }
+}
+
+/// `--spill-dir` must be an existing folder: a usage error otherwise, before any work.
+pub fn check_spill_dir(dir: &Path) -> Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(Error::Usage(format!(
+            "--spill-dir {} is not a folder",
+            shown(dir)
+        ))),
+        Err(e) => Err(Error::Usage(format!("--spill-dir {}: {e}", shown(dir)))),
+    }
+}
+
+fn sweep_stale(parent: &Path) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !crate::cleanup::process_alive(pid) {
+            let path: PathBuf = entry.path();
+            if std::fs::remove_dir_all(&path).is_ok() {
+                crate::log::info(&format!(
+                    "removed spill folder {}, left by an earlier run (pid {pid}) that was stopped",
+                    shown(&path)
+                ));
+            }
+        }
+    }
+}
