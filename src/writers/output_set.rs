@@ -123,7 +123,7 @@ fn same_inode(_file: &File, path: &Path) -> bool {
 /// The locks of one output set, held from before the first input is read until the
 /// set is committed or abandoned.
 pub struct SetLock {
-    _locks: Vec<LockFile>,
+    locks: Vec<LockFile>,
     /// Folders this run created for its outputs; removed again if they stay empty.
     created: Vec<PathBuf>,
 }
@@ -160,11 +160,11 @@ impl SetLock {
         keyed.sort();
         keyed.dedup_by(|a, b| a.0 == b.0);
         let mut set = Self {
-            _locks: Vec::with_capacity(keyed.len()),
+            locks: Vec::with_capacity(keyed.len()),
             created,
         };
         for (_, target) in &keyed {
-            set._locks.push(LockFile::acquire(target, when_busy)?);
+            set.locks.push(LockFile::acquire(target, when_busy)?);
         }
         if let Some(manifest) = manifest {
             recover(manifest)?;
@@ -178,7 +178,9 @@ impl SetLock {
 
 impl Drop for SetLock {
     fn drop(&mut self) {
-        // Deepest first; a folder that holds anything (our outputs) stays.
+        // Lock files first, so a folder made only for this run is empty again if the run
+        // wrote nothing; then deepest first. A folder that holds anything stays.
+        self.locks.clear();
         for dir in &self.created {
             let _ = std::fs::remove_dir(dir);
         }
@@ -232,6 +234,14 @@ fn apply(
     let Some(((manifest_temp, manifest), data)) = pairs.split_last() else {
         return Ok(());
     };
+    if !manifest_temp.exists() && !manifest.exists() {
+        // Neither staged nor in place: the journal does not describe what is on disk.
+        return Err(std::io::Error::other(format!(
+            "the staged manifest {} is gone and {} does not exist",
+            shown(manifest_temp),
+            shown(manifest)
+        )));
+    }
     if manifest_temp.exists() {
         match std::fs::remove_file(manifest) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
@@ -263,8 +273,10 @@ pub fn finish_interrupted(manifest: &Path) -> Result<bool> {
     if !journal_path(manifest).exists() {
         return Ok(false);
     }
-    let _lock = SetLock::acquire(&[manifest], None, WhenBusy::Wait)?;
-    recover(manifest)
+    // Taking the lock recovers the set (before it sweeps stale temporary files, which
+    // would otherwise include the staged files the journal still needs).
+    let _lock = SetLock::acquire(&[manifest], Some(manifest), WhenBusy::Wait)?;
+    Ok(true)
 }
 
 /// Finishes the commit a killed run left half done, if there is one. True if it did.

@@ -9,6 +9,7 @@ mod aggregate_errors;
 mod aggregate_format;
 mod aggregate_scale;
 mod completions;
+mod file_safety;
 mod golden;
 mod merge_cmd;
 mod query_cmd;
