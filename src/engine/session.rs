@@ -44,23 +44,31 @@ impl EngineOptions {
         let Error::Engine(df) = &e else {
             return e;
         };
-        match df.find_root() {
-            DataFusionError::ResourcesExhausted(detail) => Error::Resources(format!(
+        if let DataFusionError::ResourcesExhausted(detail) = df.find_root() {
+            return Error::Resources(format!(
                 "the query needs more memory than --memory-limit {} gives it ({detail}); \
                  raise --memory-limit",
                 size_text(self.memory_limit)
-            )),
-            DataFusionError::IoError(io) if io.kind() == std::io::ErrorKind::StorageFull => {
-                Error::Resources(format!(
+            ));
+        }
+        // A full spill disk surfaces as an I/O error somewhere down the chain (often
+        // wrapped by Arrow's IPC writer).
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(df);
+        while let Some(c) = cause {
+            if let Some(io) = c.downcast_ref::<std::io::Error>()
+                && io.kind() == std::io::ErrorKind::StorageFull
+            {
+                return Error::Resources(format!(
                     "the disk holding the spill folder ({}) is full: {io}; \
                      free space there, or point --spill-dir at a larger disk",
                     self.spill_dir
                         .as_deref()
                         .map_or_else(|| shown(&std::env::temp_dir()), shown)
-                ))
+                ));
             }
-            _ => e,
+            cause = c.source();
         }
+        e
     }
 }
 

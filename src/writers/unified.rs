@@ -97,9 +97,14 @@ impl UnifiedWriters {
         if self.lanes.iter().all(|l| l.tx.send(rows.clone()).is_ok()) {
             return Ok(());
         }
-        // A writer stopped early: its own error says why.
-        for lane in std::mem::take(&mut self.lanes) {
-            lane.join()?;
+        // A writer stopped early: its own error says why. Every lane is joined first, so
+        // no thread is left holding a staged file.
+        let results: Vec<_> = std::mem::take(&mut self.lanes)
+            .into_iter()
+            .map(Lane::join)
+            .collect();
+        for r in results {
+            r?;
         }
         Err(Error::Internal(
             "a writer stopped without saying why".into(),
@@ -107,8 +112,21 @@ impl UnifiedWriters {
     }
 
     /// Waits for both files to be complete and hashed: (JSONL, Parquet), each with its row count.
-    pub fn finish(self) -> Result<Vec<(Staged, u64)>> {
-        let results: Vec<_> = self.lanes.into_iter().map(Lane::join).collect();
+    pub fn finish(mut self) -> Result<Vec<(Staged, u64)>> {
+        let results: Vec<_> = std::mem::take(&mut self.lanes)
+            .into_iter()
+            .map(Lane::join)
+            .collect();
         results.into_iter().collect()
+    }
+}
+
+impl Drop for UnifiedWriters {
+    /// A run that fails waits for its writer threads, so their staged files are deleted
+    /// before the process exits rather than left behind by a detached thread.
+    fn drop(&mut self) {
+        for lane in std::mem::take(&mut self.lanes) {
+            let _ = lane.join();
+        }
     }
 }

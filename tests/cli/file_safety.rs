@@ -29,8 +29,8 @@ fn two_shards(s: &Scratch) -> (PathBuf, PathBuf) {
     (a, b)
 }
 
-/// Every file under `dir` with its bytes, to prove nothing changed.
-fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+/// Every file under `dir` with the sha256 of its bytes, to prove nothing changed.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, String)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -39,8 +39,8 @@ fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
             if p.is_dir() {
                 stack.push(p);
             } else {
-                let bytes = std::fs::read(&p).expect("read");
-                out.push((p, bytes));
+                let digest = sha256_hex(&p);
+                out.push((p, digest));
             }
         }
     }
@@ -683,4 +683,74 @@ fn verify_refuses_devices_and_accepts_inputs_that_were_folders() {
     assert!(res.status.success(), "{stdout}{}", stderr_of(&res));
     assert!(!stdout.contains("APPEARED"), "{stdout}");
     assert!(stdout.contains("skipped"), "{stdout}");
+}
+
+/// A 512 KiB tmpfs, unmounted on drop; None where this user may not mount (not root).
+#[cfg(target_os = "linux")]
+struct TinyDisk {
+    dir: PathBuf,
+}
+
+#[cfg(target_os = "linux")]
+impl TinyDisk {
+    fn mount(at: PathBuf) -> Option<Self> {
+        std::fs::create_dir_all(&at).ok()?;
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=512k", "tmpfs"])
+            .arg(&at)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Self { dir: at })
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for TinyDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.dir).status();
+    }
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn full_disks_are_named_and_leave_the_previous_set() {
+    let s = Scratch::new();
+    let Some(disk) = TinyDisk::mount(s.path("tiny")) else {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    };
+    let (a, b) = two_shards(&s);
+    let big_a = big_shard(&s, "in/big_a.jsonl", "konvid-1k", 60_000);
+    let big_b = big_shard(&s, "in/big_b.jsonl", "lsvq", 60_000);
+
+    // Outputs on the full disk: the small set fits, the big one cannot.
+    let out = disk.dir.join("u.jsonl");
+    aggregate_cmd(&[&a, &b], &out).assert().success();
+    let before = snapshot(&disk.dir);
+    let res = aggregate_cmd(&[&big_a, &big_b], &out)
+        .output()
+        .expect("run");
+    let err = stderr_of(&res);
+    assert_eq!(res.status.code(), Some(1), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(
+        err.contains("u.jsonl") || err.contains("u.parquet"),
+        "{err}"
+    );
+    assert_eq!(snapshot(&disk.dir), before);
+
+    // Spill on the full disk: the message names the folder and the flag. 100M is enough
+    // for the engine's sort buffers and less than the sorts of 120k rows hold, so it spills.
+    let res = aggregate_cmd(&[&big_a, &big_b], &s.path("u.jsonl"))
+        .args(["--memory-limit", "100M", "--spill-dir"])
+        .arg(&disk.dir)
+        .output()
+        .expect("run");
+    let err = stderr_of(&res);
+    assert_eq!(res.status.code(), Some(1), "{err}");
+    assert!(err.contains("the disk holding the spill folder"), "{err}");
+    assert!(err.contains("--spill-dir"), "{err}");
+    assert_eq!(snapshot(&disk.dir), before);
+    assert!(leftovers(s.dir.path()).is_empty());
 }
