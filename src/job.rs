@@ -7,18 +7,16 @@
 //! been read and every output staged whole; the manifest is committed last.
 
 use std::ffi::OsString;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::args::CommonArgs;
 use crate::counters::Counters;
-use crate::engine::aggregate::{Outcome, Reason};
+use crate::engine::aggregate::Outcome;
 use crate::engine::{EngineOptions, aggregate, new_session};
 use crate::error::{Error, Result};
 use crate::loader::scan::ScanShared;
 use crate::loader::{InputFile, InputState, inputs};
-use crate::log::{self, Level};
 use crate::paths::{self, Role, shown};
 use crate::progress;
 use crate::scales::ScaleTable;
@@ -158,10 +156,10 @@ pub fn apply_overrides(overrides: &[Override], inputs: &mut [InputFile]) {
             }
         }
         if !matched {
-            log::warning(&format!(
+            log::warn!(
                 "--corpus-source-override names {}, which is not among --inputs; ignored",
                 shown(&o.path)
-            ));
+            );
         }
     }
 }
@@ -172,12 +170,11 @@ pub fn probe_inputs(paths: &[PathBuf]) -> Result<Vec<InputFile>> {
     for i in &found {
         match i.state {
             InputState::Missing => {
-                log::warning(&format!("input not found, skipping: {}", i.display))
+                log::warn!("input not found, skipping: {}", i.display)
             }
-            InputState::NotAFile => log::warning(&format!(
-                "input is not a regular file, skipping: {}",
-                i.display
-            )),
+            InputState::NotAFile => {
+                log::warn!("input is not a regular file, skipping: {}", i.display)
+            }
             InputState::Present => {}
         }
     }
@@ -307,16 +304,17 @@ fn read_and_rank(
             &job.scales,
             aggregate::Plan {
                 partitions: opts.partitions,
-                explain_duplicates: job.common.rejects.is_some() || log::enabled(Level::Debug),
+                explain_duplicates: job.common.rejects.is_some()
+                    || log::log_enabled!(log::Level::Debug),
             },
             observe,
             |kept| {
                 if writers.is_none() {
                     // The first kept row comes out only after every input is read and ranked.
-                    log::debug(&format!(
+                    log::debug!(
                         "inputs read and ranked in {:.3} s",
                         started.elapsed().as_secs_f64()
-                    ));
+                    );
                     writers = Some(UnifiedWriters::open(
                         &outputs.jsonl,
                         &outputs.parquet,
@@ -333,10 +331,7 @@ fn read_and_rank(
     })?;
     // The bar goes before any warning or summary is printed under it.
     drop(watch);
-    log::debug(&format!(
-        "query finished in {:.3} s",
-        started.elapsed().as_secs_f64()
-    ));
+    log::debug!("query finished in {:.3} s", started.elapsed().as_secs_f64());
     Ok((outcome, writers))
 }
 
@@ -350,31 +345,16 @@ fn present_bytes(inputs: &[InputFile]) -> u64 {
         .sum()
 }
 
-/// One WARNING line per dropped row, in input order, as the reference logs them.
+/// One WARNING line per dropped row, in input order, as the reference logs them; at
+/// DEBUG also one line per deduplicated row, naming the row that won.
 fn report_rejects(outcome: &Outcome) {
-    let stderr = std::io::stderr();
-    let mut err = std::io::BufWriter::new(stderr.lock());
     for r in &outcome.rejects {
-        let level = if r.reason.is_drop() {
-            Level::Warning
+        if r.reason.is_drop() {
+            log::warn!("{}:{}: {}; row dropped", r.path, r.line, r.detail);
         } else {
-            Level::Debug
-        };
-        if log::enabled(level) {
-            let name = if level == Level::Warning {
-                "WARNING"
-            } else {
-                "DEBUG"
-            };
-            let tail = if r.reason == Reason::CrossCorpusDup || r.reason == Reason::SameCorpusDup {
-                "row deduplicated"
-            } else {
-                "row dropped"
-            };
-            let _ = writeln!(err, "{name} {}:{}: {}; {tail}", r.path, r.line, r.detail);
+            log::debug!("{}:{}: {}; row deduplicated", r.path, r.line, r.detail);
         }
     }
-    let _ = err.flush();
 }
 
 #[cfg(test)]

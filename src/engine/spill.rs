@@ -77,10 +77,10 @@ fn sweep_stale(parent: &Path) {
         if pid != std::process::id() && !crate::cleanup::process_alive(pid) {
             let path: PathBuf = entry.path();
             if std::fs::remove_dir_all(&path).is_ok() {
-                crate::log::info(&format!(
+                log::info!(
                     "removed spill folder {}, left by an earlier run (pid {pid}) that was stopped",
                     shown(&path)
-                ));
+                );
             }
         }
     }

@@ -86,10 +86,10 @@ pub fn sweep_stale(target: &Path) {
         {
             let path = entry.path();
             if std::fs::remove_file(&path).is_ok() {
-                crate::log::info(&format!(
+                log::info!(
                     "removed {}, left by an earlier run (pid {pid}) that was stopped",
                     crate::paths::shown(&path)
-                ));
+                );
             }
         }
     }

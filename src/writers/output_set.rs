@@ -67,10 +67,10 @@ impl LockFile {
                             shown(target)
                         )));
                     }
-                    crate::log::info(&format!(
+                    log::info!(
                         "waiting for another mosagg run{holder}, which is writing {}",
                         shown(target)
-                    ));
+                    );
                     file.lock()
                         .map_err(|e| Error::io(context("waiting for"), e))?;
                 }
@@ -301,10 +301,10 @@ fn recover(manifest: &Path) -> Result<bool> {
             e,
         )
     })?;
-    crate::log::info(&format!(
+    log::info!(
         "completed the commit of {} that a stopped run had begun",
         shown(manifest)
-    ));
+    );
     Ok(true)
 }
 
