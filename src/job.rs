@@ -21,7 +21,7 @@ use crate::paths::{self, Role, shown};
 use crate::progress;
 use crate::scales::ScaleTable;
 use crate::writers::atomic::Staged;
-use crate::writers::manifest::{self, ManifestParts, OutputRecord};
+use crate::writers::manifest::{self, ManifestParts, OutputKind, OutputRecord};
 use crate::writers::output_set::{self, SetLock};
 use crate::writers::rejects;
 use crate::writers::unified::UnifiedWriters;
@@ -221,17 +221,17 @@ pub fn run_job(job: Job<'_>) -> Result<Counters> {
         None => UnifiedWriters::open(&outputs.jsonl, &outputs.parquet, &aggregated_at)?,
     };
 
-    let mut staged: Vec<(Staged, &'static str, u64)> = writers
+    let mut staged: Vec<(Staged, OutputKind, u64)> = writers
         .finish()?
         .into_iter()
-        .zip(["jsonl", "parquet"])
+        .zip([OutputKind::Jsonl, OutputKind::Parquet])
         .map(|((file, rows), kind)| (file, kind, rows))
         .collect();
     let rows_out = staged.first().map_or(0, |s| s.2);
     if let Some(path) = &outputs.rejects {
         staged.push((
             rejects::stage(path, &outcome.rejects)?,
-            "rejects",
+            OutputKind::Rejects,
             outcome.rejects.len() as u64,
         ));
     }
@@ -245,22 +245,23 @@ pub fn run_job(job: Job<'_>) -> Result<Counters> {
     let records: Vec<OutputRecord> = staged
         .iter()
         .map(|(s, kind, rows)| OutputRecord {
-            kind,
+            kind: *kind,
             path: s.target().to_string_lossy().into_owned(),
             sha256: s.sha256.clone(),
-            bytes: s.bytes,
+            size_bytes: s.bytes,
             rows: *rows,
         })
         .collect();
-    let doc = manifest::build(&ManifestParts {
+    let doc = manifest::build(ManifestParts {
         counters: &outcome.counters,
         scales: &job.scales,
         inputs: &inputs,
         input_stats: &outcome.input_stats,
-        outputs: &records,
+        outputs: records,
         argv: &job.argv,
         aggregated_at: &aggregated_at,
-    })?;
+        manifest_path: &outputs.manifest,
+    });
     let manifest_staged = manifest::stage(&outputs.manifest, &doc)?;
     output_set::commit(
         staged.into_iter().map(|(s, _, _)| s).collect(),

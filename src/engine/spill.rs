@@ -21,19 +21,22 @@ impl SpillFolder {
     pub fn create(parent: Option<&Path>) -> Result<Self> {
         let parent = parent.map_or_else(std::env::temp_dir, Path::to_path_buf);
         sweep_stale(&parent);
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("{PREFIX}{}-", std::process::id()))
-            .tempdir_in(&parent)
-            .map_err(|e| {
-                Error::io(
-                    format!(
-                        "creating a spill folder in {} (--spill-dir)",
-                        shown(&parent)
-                    ),
-                    e,
-                )
-            })?;
-        crate::cleanup::register_dir(dir.path());
+        let dir = crate::cleanup::registering(|r| {
+            let dir = tempfile::Builder::new()
+                .prefix(&format!("{PREFIX}{}-", std::process::id()))
+                .tempdir_in(&parent)?;
+            r.dir(dir.path());
+            Ok(dir)
+        })
+        .map_err(|e| {
+            Error::io(
+                format!(
+                    "creating a spill folder in {} (--spill-dir)",
+                    shown(&parent)
+                ),
+                e,
+            )
+        })?;
         Ok(Self { dir })
     }
 

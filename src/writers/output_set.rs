@@ -82,7 +82,8 @@ impl LockFile {
                 file.set_len(0)
                     .and_then(|()| writeln!(file, "{}", std::process::id()))
                     .map_err(|e| Error::io(context("writing"), e))?;
-                cleanup::register_file(&path);
+                // A lock file is only ever deleted by the run that holds it.
+                cleanup::registering(|r| r.file(&path));
                 return Ok(Self { path, _file: file });
             }
         }
