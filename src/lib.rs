@@ -13,7 +13,6 @@ pub mod json;
 pub mod loader;
 pub mod logger;
 pub mod merge;
-pub mod numfmt;
 pub mod paths;
 pub mod progress;
 pub mod scales;
