@@ -273,11 +273,7 @@ fn read_and_rank(
     opts: &EngineOptions,
     aggregated_at: &str,
 ) -> Result<(Outcome, Option<UnifiedWriters>)> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(opts.partitions.max(1))
-        .enable_all()
-        .build()
-        .map_err(|e| Error::io("starting the async runtime", e))?;
+    let runtime = crate::engine::runtime(opts)?;
 
     let started = std::time::Instant::now();
     let mut writers: Option<UnifiedWriters> = None;

@@ -175,6 +175,15 @@ pub fn draw_table(header: Vec<String>, right: &[bool], rows: Vec<Vec<String>>) -
     table.to_string()
 }
 
+/// For commands that print to stdout and flush themselves.
+pub fn print_text(text: &str) -> Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("writing to stdout", e))
+}
+
 /// A closed pipe (`mosagg query … | head`) is the reader saying "enough", not a failure.
 pub fn is_broken_pipe(e: &Error) -> bool {
     matches!(e, Error::Io { source, .. } if source.kind() == io::ErrorKind::BrokenPipe)

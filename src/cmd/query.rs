@@ -3,17 +3,14 @@
 //! Each `--table` becomes a DataFusion table (Parquet file, JSON-lines file, or a folder
 //! of Parquet files); the result streams to stdout in the chosen format.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use datafusion::execution::context::SQLOptions;
-use datafusion::prelude::{ParquetReadOptions, SessionContext};
+use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 
-use crate::engine::{EngineOptions, new_session};
+use crate::engine::{EngineOptions, new_session, register_path, runtime};
 use crate::error::{Error, Result};
-use crate::shard_table;
 use crate::table_out::{FloatStyle, Format, Renderer, is_broken_pipe};
 
 /// The training set `mosagg run` writes, queried as `unified` when no `--table` is given.
@@ -41,8 +38,9 @@ pub fn execute(args: Args) -> Result<i32> {
     if tables.is_empty() && Path::new(DEFAULT_UNIFIED).is_file() {
         tables.push(("unified".to_owned(), PathBuf::from(DEFAULT_UNIFIED)));
     }
-    let result = runtime()?.block_on(async {
-        let ctx = new_session(&EngineOptions::default())?;
+    let opts = EngineOptions::default();
+    let result = runtime(&opts)?.block_on(async {
+        let ctx = new_session(&opts)?;
         for (name, path) in &tables {
             register_path(&ctx, name, path).await?;
         }
@@ -52,15 +50,6 @@ pub fn execute(args: Args) -> Result<i32> {
         Err(e) if is_broken_pipe(&e) => Ok(0),
         other => other.map(|()| 0),
     }
-}
-
-/// The async runtime the query engine runs on, sized to the machine.
-pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(EngineOptions::default().partitions.max(1))
-        .enable_all()
-        .build()
-        .map_err(|e| Error::io("starting the async runtime", e))
 }
 
 /// `NAME=PATH`, with NAME a plain SQL identifier so it can be written unquoted.
@@ -85,102 +74,6 @@ fn parse_table_arg(arg: &str) -> Result<(String, PathBuf)> {
         return Err(Error::Usage(format!("--table {name}= has an empty PATH")));
     }
     Ok((name.to_owned(), PathBuf::from(path)))
-}
-
-/// What a table path holds, judged by its name (and whether it is a folder).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SourceKind {
-    Parquet,
-    /// JSON lines (plain, gzip or zstd), read by mosagg's own parser.
-    JsonLines,
-    ParquetFolder,
-}
-
-fn source_kind(path: &Path) -> Result<SourceKind> {
-    let meta = std::fs::metadata(path).map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            Error::NoInput(format!(
-                "{}: no such file or folder",
-                crate::paths::shown(path)
-            ))
-        } else {
-            Error::io(format!("reading {}", crate::paths::shown(path)), e)
-        }
-    })?;
-    if meta.is_dir() {
-        return Ok(SourceKind::ParquetFolder);
-    }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_ascii_lowercase())
-        .unwrap_or_default();
-    // A compressed shard is named for what it holds, then how it is packed.
-    let name = name
-        .strip_suffix(".gz")
-        .or_else(|| name.strip_suffix(".zst"))
-        .unwrap_or(&name);
-    let ext = Path::new(name).extension().and_then(|e| e.to_str());
-    match ext {
-        Some("parquet") => Ok(SourceKind::Parquet),
-        Some("jsonl" | "json" | "ndjson") => Ok(SourceKind::JsonLines),
-        _ => Err(Error::Usage(format!(
-            "{}: cannot tell its format; expected a .parquet, .jsonl, .json or .ndjson file (.gz or .zst too), or a folder of .parquet files",
-            crate::paths::shown(path)
-        ))),
-    }
-}
-
-/// Registers a file or folder as table `name`, reading its schema now so that a
-/// missing, empty or unreadable source is reported before any SQL runs.
-pub async fn register_path(ctx: &SessionContext, name: &str, path: &Path) -> Result<()> {
-    let kind = source_kind(path)?;
-    // DataFusion takes paths as URL-ish strings; an absolute path avoids any doubt about the folder.
-    let abs = std::path::absolute(path)
-        .map_err(|e| Error::io(format!("resolving {}", crate::paths::shown(path)), e))?;
-    let url = abs.to_string_lossy().into_owned();
-    // Unreadable content is a data error (exit 1), named by table and path.
-    let context = |e: datafusion::error::DataFusionError| {
-        Error::Engine(e.context(format!(
-            "reading table {name} from {}",
-            crate::paths::shown(path)
-        )))
-    };
-    match kind {
-        SourceKind::Parquet => ctx
-            .register_parquet(name, &url, ParquetReadOptions::default())
-            .await
-            .map_err(context)?,
-        SourceKind::ParquetFolder => {
-            if !folder_has_parquet(path)? {
-                return Err(Error::NoInput(format!(
-                    "{}: folder holds no .parquet files",
-                    crate::paths::shown(path)
-                )));
-            }
-            let url = format!("{}/", url.trim_end_matches('/'));
-            ctx.register_parquet(name, &url, ParquetReadOptions::default())
-                .await
-                .map_err(context)?
-        }
-        SourceKind::JsonLines => {
-            ctx.register_table(name, Arc::new(shard_table::table(path)?))
-                .map_err(context)?;
-        }
-    }
-    Ok(())
-}
-
-fn folder_has_parquet(dir: &Path) -> Result<bool> {
-    let entries = std::fs::read_dir(dir)
-        .map_err(|e| Error::io(format!("listing {}", crate::paths::shown(dir)), e))?;
-    for entry in entries {
-        let entry =
-            entry.map_err(|e| Error::io(format!("listing {}", crate::paths::shown(dir)), e))?;
-        if entry.path().extension().is_some_and(|e| e == "parquet") {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }
 
 /// Plans the statement (read-only), then streams its result to stdout.
@@ -228,15 +121,6 @@ fn explain_plan_error(ctx: &SessionContext, e: &datafusion::error::DataFusionErr
     } else {
         format!("{msg}; tables: {}", names.join(", "))
     }
-}
-
-/// For commands that print to stdout and flush themselves.
-pub(crate) fn print_text(text: &str) -> Result<()> {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|e| Error::io("writing to stdout", e))
 }
 
 #[cfg(test)]

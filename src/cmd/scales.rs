@@ -4,10 +4,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::query::print_text;
 use crate::error::{Error, Result};
 use crate::scales::{ScaleSpec, ScaleTable};
-use crate::table_out::draw_table;
+use crate::table_out::{draw_table, print_text};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum ScalesFormat {

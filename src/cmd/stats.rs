@@ -11,8 +11,7 @@ use arrow::datatypes::{Field, Int64Type, Schema, SchemaRef};
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 
-use super::query::{register_path, runtime};
-use crate::engine::{EngineOptions, new_session};
+use crate::engine::{EngineOptions, new_session, register_path, runtime};
 use crate::error::{Error, Result};
 use crate::table_out::{FloatStyle, Format, Renderer, is_broken_pipe};
 
@@ -101,7 +100,7 @@ pub fn execute(args: Args) -> Result<i32> {
             args.by
         )));
     }
-    let computed = runtime()?.block_on(compute(&args))?;
+    let computed = runtime(&EngineOptions::default())?.block_on(compute(&args))?;
     if let (Some(path), Some((hist, bin_width))) = (&args.plot, &computed.histogram) {
         let series = plot::series_from_batches(hist)?;
         let svg = plot::render_svg(&series, *bin_width, &args.by)?;

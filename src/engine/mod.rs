@@ -2,10 +2,14 @@
 //! aggregation pipeline that ties the scan, the SQL and the result together.
 
 pub mod aggregate;
+pub mod runtime;
 pub mod session;
 pub mod spill;
+pub mod tables;
 
+pub use runtime::runtime;
 pub use session::{EngineOptions, new_session};
+pub use tables::register_path;
 
 /// The SQL, kept as files a data person can read and embedded at build time.
 pub mod sql {

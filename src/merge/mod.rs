@@ -91,11 +91,7 @@ pub fn run(job: &MergeJob<'_>) -> Result<Summary> {
     let total: u64 = inputs.iter().map(|i| i.bytes).sum();
 
     let (table, digests) = collect_keys(&inputs, job.required, total)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(job.engine.partitions.max(1))
-        .enable_all()
-        .build()
-        .map_err(|e| Error::io("starting the async runtime", e))?;
+    let runtime = crate::engine::runtime(&job.engine)?;
     let decision = runtime
         .block_on(async {
             let ctx = new_session(&job.engine)?;

@@ -1,10 +1,8 @@
 //! The unified rows as a typed, zstd-compressed Parquet file.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use arrow::array::RecordBatch;
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
@@ -20,28 +18,29 @@ pub struct UnifiedParquetWriter {
 
 impl UnifiedParquetWriter {
     pub fn new(out: AtomicOutput, aggregated_at: &str) -> Result<Self> {
-        let metadata: HashMap<String, String> = [
+        let key_values = [
+            ("mosagg.aggregated_at_utc", aggregated_at),
             ("mosagg.schema", UNIFIED_SCHEMA_VERSION),
             ("mosagg.version", env!("CARGO_PKG_VERSION")),
-            ("mosagg.aggregated_at_utc", aggregated_at),
         ]
         .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .map(|(k, v)| KeyValue::new(k.to_owned(), v.to_owned()))
         .collect();
-        // In the file's key-value metadata (what parquet tools list) and on the Arrow
-        // schema (stored as ARROW:schema, which pyarrow, polars and DuckDB read, and which
-        // hides the raw key-value list from pyarrow's `schema.metadata`).
-        let key_values = metadata
-            .iter()
-            .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
-            .collect();
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
             .set_key_value_metadata(Some(key_values))
             .build();
-        let schema = Arc::new(UNIFIED_SCHEMA.as_ref().clone().with_metadata(metadata));
+        // No embedded ARROW:schema: when it is present, pyarrow and polars show its
+        // metadata instead of the file's, and the encoder writes schema metadata in hash
+        // order, which would make the bytes differ run to run. Without it, pyarrow,
+        // polars, DuckDB and arrow-rs all read the mosagg.* keys above as the schema's
+        // metadata, and the column types (Utf8, Int64, Float64, nullability) come back
+        // the same from the Parquet schema alone.
+        let options = ArrowWriterOptions::new()
+            .with_properties(props)
+            .with_skip_arrow_metadata(true);
         Ok(Self {
-            writer: ArrowWriter::try_new(out, schema, Some(props))?,
+            writer: ArrowWriter::try_new_with_options(out, UNIFIED_SCHEMA.clone(), options)?,
             rows: 0,
         })
     }

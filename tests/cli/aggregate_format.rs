@@ -117,8 +117,11 @@ fn output_is_deterministic_and_pinned_by_source_date_epoch() {
             .collect::<Vec<_>>(),
     );
     let first = s.aggregate(&[&shard], &[]).ok().text();
+    let first_parquet = std::fs::read(s.path("out.parquet")).expect("parquet");
     let second = s.aggregate(&[&shard], &[]).ok().text();
     assert_eq!(first, second);
+    // The Parquet file too, byte for byte: no hash-ordered metadata in it.
+    assert!(std::fs::read(s.path("out.parquet")).expect("parquet") == first_parquet);
 
     let out = s.path("epoch.jsonl");
     let run = mosagg()
