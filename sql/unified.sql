@@ -49,5 +49,8 @@ SELECT
     END AS drop_reason,
     l.mos_problem,
     l.bad_value
-FROM labelled AS l
-LEFT JOIN scales AS sc ON sc.label = l.corpus_source
+-- Every row, with its scale when the table has one. Written with the small table on
+-- the left: DataFusion builds the hash table from the left side, and must not build
+-- it from millions of rows.
+FROM scales AS sc
+RIGHT JOIN labelled AS l ON sc.label = l.corpus_source

@@ -145,6 +145,12 @@ pub async fn run_observed(
 
     ctx.register_udf(super::key_bucket::udf());
     reserve_merge_memory(ctx).await?;
+    let ranking_partitions = ranking_partitions(ctx, &inputs, plan.partitions);
+    collect_sql(
+        ctx,
+        &format!("SET datafusion.execution.target_partitions = {ranking_partitions}"),
+    )
+    .await?;
 
     let partitions = plan.partitions.max(1);
     let wide = wide_store(ctx);
@@ -263,6 +269,25 @@ async fn reserve_merge_memory(ctx: &SessionContext) -> Result<()> {
         .await?;
     }
     Ok(())
+}
+
+/// How many partitions rank the rows. Every partition of every sort is a consumer of
+/// the memory pool; when the inputs are larger than the pool, the sorts spill, and a
+/// fair share of the pool split six ways (three sorts, two partitions each) leaves the
+/// merges of their spill files short of memory (apache/datafusion#19216). Then one
+/// partition per sort, as DataFusion's guide to memory-limited queries advises; the
+/// scan still parses on every core.
+fn ranking_partitions(ctx: &SessionContext, inputs: &[InputFile], wanted: usize) -> usize {
+    let input_bytes: u64 = inputs
+        .iter()
+        .filter(|i| i.is_present())
+        .filter_map(|i| std::fs::metadata(&i.path).ok())
+        .map(|m| m.len())
+        .sum();
+    match ctx.runtime_env().memory_pool.memory_limit() {
+        MemoryLimit::Finite(limit) if input_bytes > limit as u64 => 1,
+        _ => wanted.max(1),
+    }
 }
 
 /// True when the query failed because of an input line (as opposed to, say, memory).
