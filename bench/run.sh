@@ -21,6 +21,7 @@ Environment (all optional):
   BENCH_RUNS             timed runs per tool, realistic set (default 5)
   BENCH_RUNS_10M         timed runs, 10m set (default 2)
   BENCH_SKIP_DUCKDB=1    skip the DuckDB baseline
+  BENCH_SKIP_POLARS=1    skip the polars baseline
   BENCH_NO_INSTALL=1     never apt-get/pip install; skip what is missing
 EOF
 }
@@ -125,6 +126,17 @@ else
     warn "duckdb not importable and could not be installed: skipping the DuckDB baseline"
 fi
 
+POLARS_PY=""
+if [[ -n "${BENCH_SKIP_POLARS:-}" ]]; then
+    warn "BENCH_SKIP_POLARS set: skipping the polars baseline"
+elif python3 -c 'import polars' 2>/dev/null; then
+    POLARS_PY="python3"
+elif ensure_venv_pkg polars polars; then
+    POLARS_PY="$VENV/bin/python"
+else
+    warn "polars not importable and could not be installed: skipping the polars baseline"
+fi
+
 REF="${MOSAGG_REF_AGGREGATOR:-}"
 REF_PY=""
 REF_PYTHONPATH=""
@@ -179,6 +191,9 @@ tool_cmd() { # tool outdir
             q=(env "PYTHONPATH=$REF_PYTHONPATH" "$REF_PY" "$REF" --inputs "${INPUTS[@]}" --output "$out") ;;
         duckdb)
             q=("$DUCK_PY" "$BENCH/duckdb_aggregate.py" --inputs "${INPUTS[@]}" --output "$out"
+                --aggregated-at "$AGG_AT") ;;
+        polars)
+            q=("$POLARS_PY" "$BENCH/polars_aggregate.py" --inputs "${INPUTS[@]}" --output "$out"
                 --aggregated-at "$AGG_AT") ;;
     esac
     printf '%q ' "${q[@]}"
@@ -277,6 +292,7 @@ bench_set() { # set runs warmup tool...
     [[ -n "$MOSAGG" ]] && echo "mosagg: $("$MOSAGG" --version 2>/dev/null || echo '?') ($MOSAGG) flags: ${MOSAGG_BENCH_FLAGS:-}"
     [[ -n "$REF_PY" ]] && echo "python-ref: $("$REF_PY" --version 2>&1) $REF"
     [[ -n "$DUCK_PY" ]] && echo "duckdb: $("$DUCK_PY" -c 'import duckdb; print(duckdb.__version__)')"
+    [[ -n "$POLARS_PY" ]] && echo "polars: $("$POLARS_PY" -c 'import polars; print(polars.__version__)')"
     echo "seed: $SEED"
     echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$RESULTS/machine.txt" >&2
@@ -289,6 +305,7 @@ TOOLS=()
 [[ -n "$MOSAGG" ]] && TOOLS+=(mosagg)
 [[ -n "$REF_PY" ]] && TOOLS+=(python-ref)
 [[ -n "$DUCK_PY" ]] && TOOLS+=(duckdb)
+[[ -n "$POLARS_PY" ]] && TOOLS+=(polars)
 if [[ ${#TOOLS[@]} -eq 0 ]]; then
     warn "nothing to benchmark (no mosagg, no reference, no DuckDB)"
     exit 1
@@ -311,7 +328,7 @@ fi
     echo "| set | tool | rows in | mean s (± sd) | rows/s | peak RSS MiB | output |"
     echo "|---|---|---:|---:|---:|---:|---|"
     for set in "${SETS[@]}"; do
-        for tool in mosagg python-ref duckdb; do
+        for tool in mosagg python-ref duckdb polars; do
             key="$set/$tool"
             [[ -n "${RSS[$key]:-}" ]] || continue
             mean="${MEAN[$key]:-}"

@@ -5,37 +5,66 @@
 -- other corpus is a cross-corpus duplicate; every further row is a same-corpus
 -- repeat. So per key with n rows from c corpora: c - 1 cross, n - c same.
 --
--- Both rankings are read off neighbours in one global order (LAG) rather than
--- computed per key (PARTITION BY): with millions of keys of one or two rows each,
--- a partitioned window pays a fixed cost per key that dwarfs the work itself.
-WITH in_dedup_order AS (
-    SELECT
-        u.*,
-        ROW_NUMBER() OVER dedup_order AS dedup_pos,
-        LAG(u.dedup_key) OVER dedup_order AS previous_key
+-- Both rankings are read off neighbours (LAG) in one order per bucket of keys rather
+-- than computed per key (PARTITION BY dedup_key): with millions of keys of one or
+-- two rows each, a window partitioned by key pays a fixed cost per key that dwarfs
+-- the work itself. key_bucket spreads the keys over a few dozen buckets, all rows of
+-- a key in the same one, so the buckets are ranked on every core at once.
+WITH bucketed AS (
+    SELECT u.*, key_bucket(u.dedup_key) AS bucket
     FROM unified AS u
+),
+in_dedup_order AS (
+    SELECT
+        b.*,
+        ROW_NUMBER() OVER dedup_order AS dedup_pos,
+        LAG(b.dedup_key) OVER dedup_order AS previous_key
+    FROM bucketed AS b
     WINDOW dedup_order AS (
-        ORDER BY u.drop_reason NULLS FIRST, u.dedup_key,
-                 u.uncertainty ASC NULLS LAST, u.input_idx, u.line
+        PARTITION BY b.bucket
+        ORDER BY b.drop_reason NULLS FIRST, b.dedup_key,
+                 b.uncertainty ASC NULLS LAST, b.input_idx, b.line
     )
+),
+-- The winner of each key is the first of its key in dedup order.
+judged AS (
+    SELECT
+        d.input_idx, d.line, d.row_ref, d.bucket, d.corpus_source, d.corpus,
+        d.src_sha256, d.dedup_key, d.uncertainty, d.drop_reason,
+        d.mos, d.mos_native, d.mos_native_scale, d.mos_std_dev,
+        d.mos_problem, d.bad_value,
+        d.dedup_pos = 1 OR (d.previous_key IS DISTINCT FROM d.dedup_key) AS is_winner
+    FROM in_dedup_order AS d
 ),
 in_corpus_order AS (
     SELECT
-        d.*,
-        LAG(d.dedup_key) OVER corpus_order AS previous_key_by_corpus,
-        LAG(d.corpus_source) OVER corpus_order AS previous_corpus
-    FROM in_dedup_order AS d
+        j.*,
+        LAG(j.dedup_key) OVER corpus_order AS previous_key_by_corpus,
+        LAG(j.corpus_source) OVER corpus_order AS previous_corpus
+    FROM judged AS j
     WINDOW corpus_order AS (
-        ORDER BY d.drop_reason NULLS FIRST, d.dedup_key, d.corpus_source,
-                 d.uncertainty ASC NULLS LAST, d.input_idx, d.line
+        PARTITION BY j.bucket
+        ORDER BY j.drop_reason NULLS FIRST, j.dedup_key, j.corpus_source,
+                 j.uncertainty ASC NULLS LAST, j.input_idx, j.line
     )
 )
 SELECT
-    c.*,
+    c.input_idx,
+    c.line,
+    c.row_ref,
+    c.corpus_source,
+    c.corpus,
+    c.src_sha256,
+    c.dedup_key,
+    c.mos,
+    c.mos_native,
+    c.mos_native_scale,
+    c.mos_std_dev,
+    c.mos_problem,
+    c.bad_value,
     CASE
         WHEN c.drop_reason IS NOT NULL THEN c.drop_reason
-        -- First of its key in dedup order: the winner.
-        WHEN c.dedup_pos = 1 OR (c.previous_key IS DISTINCT FROM c.dedup_key) THEN 'kept'
+        WHEN c.is_winner THEN 'kept'
         -- First of its corpus within the key, and not the winner: the winner's own
         -- corpus has the winner as its first row, so this is another corpus.
         WHEN (c.previous_key_by_corpus IS DISTINCT FROM c.dedup_key)

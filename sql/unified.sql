@@ -1,6 +1,10 @@
 -- unified: every input row placed on the unified 0-100 scale, with the reason it
 -- cannot be used (NULL when it can). Nothing is filtered out here, so every counter
 -- downstream sees every row.
+--
+-- Only the columns a decision or the output order needs are here. A row's descriptive
+-- fields (src, frame size, pixel format, ...) wait outside the query under row_ref and
+-- are fetched for the kept rows only, once their order is known.
 CREATE VIEW unified AS
 WITH labelled AS (
     SELECT
@@ -13,24 +17,15 @@ WITH labelled AS (
 SELECT
     l.input_idx,
     l.line,
+    l.row_ref,
     l.corpus_source,
     -- A null corpus is reported as the corpus the row was counted under.
     COALESCE(l.row_corpus, l.corpus_source) AS corpus,
-    l.src,
     l.src_sha256,
-    l.width,
-    l.height,
-    l.framerate,
-    l.duration_s,
-    l.pix_fmt,
-    l.encoder_upstream,
     sc.slope * l.mos_native + sc.intercept AS mos,
     l.mos_native,
     sc.scale_label AS mos_native_scale,
     l.mos_std_dev,
-    l.n_ratings,
-    l.corpus_version,
-    l.ingested_at_utc,
     -- Rating spread as a dedup criterion: missing, zero or non-finite means
     -- "unknown" (NULL), which loses to any real spread.
     CASE
@@ -42,7 +37,7 @@ SELECT
     -- Rows without a content hash never merge across corpora.
     CASE
         WHEN l.sha_is_key THEN l.src_sha256
-        ELSE '__nokey__/' || l.src || '/' || l.corpus_source
+        ELSE '__nokey__/' || l.src_if_no_key || '/' || l.corpus_source
     END AS dedup_key,
     CASE
         WHEN sc.label IS NULL THEN 'unknown_corpus'
@@ -54,5 +49,8 @@ SELECT
     END AS drop_reason,
     l.mos_problem,
     l.bad_value
-FROM labelled AS l
-LEFT JOIN scales AS sc ON sc.label = l.corpus_source
+-- Every row, with its scale when the table has one. Written with the small table on
+-- the left: DataFusion builds the hash table from the left side, and must not build
+-- it from millions of rows.
+FROM scales AS sc
+RIGHT JOIN labelled AS l ON sc.label = l.corpus_source

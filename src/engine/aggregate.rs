@@ -1,6 +1,9 @@
 //! The aggregation pipeline: scan → `unified` view → `fates` query, streamed once.
-//! Kept rows flow to the writers in output order; the fate of every row is kept
-//! (narrowly) so the counters and the rejects ledger are SQL over it afterwards.
+//! The query sees narrow rows only (what decides a row's fate and its place in the
+//! output); the descriptive fields wait in the wide row store and are gathered for the
+//! kept rows as they leave the query, in output order, on their way to the writers.
+//! The fate of every row is kept (narrowly) so the counters and the rejects ledger are
+//! SQL over it afterwards.
 
 use std::sync::Arc;
 
@@ -8,6 +11,7 @@ use arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use arrow::compute::{cast, filter_record_batch, not};
 use arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef, UInt64Type};
 use datafusion::catalog::streaming::StreamingTable;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryLimit};
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
@@ -17,6 +21,7 @@ use super::sql;
 use crate::counters::Counters;
 use crate::error::{Error, Result};
 use crate::loader::scan::{ScanShared, ShardPartition, first_hard_error};
+use crate::loader::wide::WideStore;
 use crate::loader::{InputFile, InputStats, batch::SHARDS_SCHEMA, inputs};
 use crate::scales::{self, ScaleTable};
 
@@ -138,8 +143,18 @@ pub async fn run_observed(
     let inputs_batch = inputs::to_record_batch(&inputs)?;
     register_batches(ctx, "inputs", inputs_batch.schema(), vec![inputs_batch])?;
 
+    ctx.register_udf(super::key_bucket::udf());
+    reserve_merge_memory(ctx).await?;
+    let ranking_partitions = ranking_partitions(ctx, &inputs, plan.partitions);
+    collect_sql(
+        ctx,
+        &format!("SET datafusion.execution.target_partitions = {ranking_partitions}"),
+    )
+    .await?;
+
     let partitions = plan.partitions.max(1);
-    let shared = ScanShared::new(Arc::clone(&inputs), partitions * 2);
+    let wide = wide_store(ctx);
+    let shared = ScanShared::new(Arc::clone(&inputs), Arc::clone(&wide), partitions * 2);
     on_scan(Arc::clone(&shared));
     let streams: Vec<Arc<dyn PartitionStream>> = (0..partitions)
         .map(|_| Arc::new(ShardPartition::new(Arc::clone(&shared))) as Arc<dyn PartitionStream>)
@@ -159,6 +174,10 @@ pub async fn run_observed(
             Ok(b) => b,
             Err(e) => {
                 drop(stream);
+                if !is_load_error(&e) {
+                    // Not about the inputs (e.g. out of memory): no input to re-read.
+                    return Err(e.into());
+                }
                 // Report the first bad line in input order, whichever worker tripped first.
                 return Err(match first_hard_error(&inputs) {
                     Some(load) => load.into(),
@@ -174,7 +193,7 @@ pub async fn run_observed(
             if plan.explain_duplicates {
                 winners.push(winner_batch(&kept)?);
             }
-            sink(&kept)?;
+            sink(&with_wide_columns(&kept, &wide)?)?;
         }
         let dropped = filter_record_batch(&batch, &not(&kept_mask)?)?;
         if dropped.num_rows() > 0 {
@@ -184,6 +203,13 @@ pub async fn run_observed(
         }
         fates.push(fate_batch(&batch)?);
     }
+
+    log::debug!(
+        "wide row store: {} bytes in memory, {} bytes staged on disk",
+        wide.memory_bytes(),
+        wide.staged_bytes()
+    );
+    drop(wide);
 
     let fate_schema = fates
         .first()
@@ -210,6 +236,113 @@ pub async fn run_observed(
         rejects,
         input_stats: shared.stats(),
     })
+}
+
+/// The share of the memory limit the wide row store may keep in memory (one part in
+/// this many); the rest of the wide rows go to its staging file, which is read back in
+/// output order. The sorts get the remainder of the pool.
+const WIDE_SHARE_OF_LIMIT: usize = 8;
+
+/// Memory each sort sets aside up front for merging its spill files (one part of the
+/// limit in this many, within the bounds below). DataFusion's default (10 MiB) lets the
+/// merge of a sort that spilled many times fail for want of a few MiB once the other
+/// sorts hold the pool: apache/datafusion#14692, #15271, #19216.
+const MERGE_SHARE_OF_LIMIT: usize = 24;
+const MERGE_RESERVATION_MIN: usize = 8 << 20;
+const MERGE_RESERVATION_MAX: usize = 64 << 20;
+/// Spill files merged at once; more are merged in several passes, so the merge's
+/// memory does not grow with the number of spills (DataFusion's default: unlimited).
+const MAX_SPILL_MERGE_FAN_IN: usize = 16;
+
+async fn reserve_merge_memory(ctx: &SessionContext) -> Result<()> {
+    let runtime = ctx.runtime_env();
+    runtime
+        .disk_manager
+        .set_max_spill_merge_fan_in(MAX_SPILL_MERGE_FAN_IN);
+    if let MemoryLimit::Finite(limit) = runtime.memory_pool.memory_limit() {
+        let bytes =
+            (limit / MERGE_SHARE_OF_LIMIT).clamp(MERGE_RESERVATION_MIN, MERGE_RESERVATION_MAX);
+        collect_sql(
+            ctx,
+            &format!("SET datafusion.execution.sort_spill_reservation_bytes = {bytes}"),
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// How many partitions rank the rows. Every partition of every sort is a consumer of
+/// the memory pool; when the inputs are larger than the pool, the sorts spill, and a
+/// fair share of the pool split six ways (three sorts, two partitions each) leaves the
+/// merges of their spill files short of memory (apache/datafusion#19216). Then one
+/// partition per sort, as DataFusion's guide to memory-limited queries advises; the
+/// scan still parses on every core.
+fn ranking_partitions(ctx: &SessionContext, inputs: &[InputFile], wanted: usize) -> usize {
+    let input_bytes: u64 = inputs
+        .iter()
+        .filter(|i| i.is_present())
+        .filter_map(|i| std::fs::metadata(&i.path).ok())
+        .map(|m| m.len())
+        .sum();
+    match ctx.runtime_env().memory_pool.memory_limit() {
+        MemoryLimit::Finite(limit) if input_bytes > limit as u64 => 1,
+        _ => wanted.max(1),
+    }
+}
+
+/// True when the query failed because of an input line (as opposed to, say, memory).
+fn is_load_error(e: &datafusion::error::DataFusionError) -> bool {
+    use datafusion::error::DataFusionError;
+    if let DataFusionError::External(inner) = e.find_root()
+        && inner.downcast_ref::<crate::error::LoadError>().is_some()
+    {
+        return true;
+    }
+    // However deeply DataFusion or Arrow wrapped it.
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.downcast_ref::<crate::error::LoadError>().is_some() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+/// The wide row store, accounted in the session's memory pool and staging next to its spill files.
+fn wide_store(ctx: &SessionContext) -> Arc<WideStore> {
+    let runtime = ctx.runtime_env();
+    let budget = match runtime.memory_pool.memory_limit() {
+        MemoryLimit::Finite(n) => (n / WIDE_SHARE_OF_LIMIT) as u64,
+        MemoryLimit::Infinite | MemoryLimit::Unknown => u64::MAX,
+    };
+    let dir = runtime
+        .disk_manager
+        .temp_dir_paths()
+        .into_iter()
+        .next()
+        .unwrap_or_else(std::env::temp_dir);
+    let reservation = MemoryConsumer::new("WideRowStore").register(&runtime.memory_pool);
+    WideStore::in_pool(budget, dir, reservation)
+}
+
+/// The kept rows of one query batch with their descriptive fields fetched from the store.
+fn with_wide_columns(kept: &RecordBatch, wide: &WideStore) -> Result<RecordBatch> {
+    let refs = cast(column(kept, "row_ref")?, &DataType::UInt64)?;
+    let gathered = wide
+        .gather(refs.as_primitive::<UInt64Type>())
+        .map_err(|e| Error::Load(e.into()))?;
+    let schema = kept.schema();
+    let mut fields: Vec<Arc<Field>> = schema.fields().iter().cloned().collect();
+    let mut columns: Vec<Arc<dyn Array>> = kept.columns().to_vec();
+    for (name, col) in gathered.columns {
+        fields.push(Arc::new(Field::new(name, col.data_type().clone(), false)));
+        columns.push(col);
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a Arc<dyn Array>> {

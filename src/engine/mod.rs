@@ -2,6 +2,7 @@
 //! aggregation pipeline that ties the scan, the SQL and the result together.
 
 pub mod aggregate;
+pub mod key_bucket;
 pub mod runtime;
 pub mod session;
 pub mod spill;

@@ -3,25 +3,30 @@
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, StringBuilder,
-    UInt32Builder, UInt64Builder,
+    ArrayRef, BooleanBuilder, Float64Builder, RecordBatch, StringBuilder, UInt32Builder,
+    UInt64Builder,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use super::fields::{
     FieldError, float_field, int_field, mos_value, py_repr, py_text, text_or_empty, text_raw,
 };
+use super::wide::{WideError, WideRow, WideWriter};
 use crate::json::Value;
 
 /// Keys a row must carry (present, even if null) or the whole run stops.
 pub const REQUIRED_KEYS: [&str; 4] = ["corpus", "mos", "src", "src_sha256"];
 
-/// The `shards` table: lineage, the fields as read, and what could not be read.
+/// The `shards` table: lineage, the fields any decision needs, and what could not be
+/// read. The descriptive fields of a row wait in the wide store (`row_ref` points there)
+/// until the kept rows are written: the query's sorts move only these narrow columns.
 pub static SHARDS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     let utf8 = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
     Arc::new(Schema::new(vec![
         Field::new("input_idx", DataType::UInt32, false),
         Field::new("line", DataType::UInt64, false),
+        // Where the row's descriptive fields are (see `loader::wide`).
+        Field::new("row_ref", DataType::UInt64, false),
         // The row's own `corpus_source` when it is a non-empty string.
         utf8("row_corpus_source", true),
         // Python text of `corpus`; null when the row says null.
@@ -31,20 +36,12 @@ pub static SHARDS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         utf8("mos_problem", true),
         // The first optional field that could not be read, with why.
         utf8("bad_value", true),
-        utf8("src", false),
         utf8("src_sha256", false),
         // Only a string hash identifies content; anything else falls back to the no-key namespace.
         Field::new("sha_is_key", DataType::Boolean, false),
-        Field::new("width", DataType::Int64, false),
-        Field::new("height", DataType::Int64, false),
-        Field::new("framerate", DataType::Float64, false),
-        Field::new("duration_s", DataType::Float64, false),
-        utf8("pix_fmt", false),
-        utf8("encoder_upstream", false),
+        // `src`, only for rows without a content hash: their dedup key is built from it.
+        utf8("src_if_no_key", true),
         Field::new("mos_std_dev", DataType::Float64, false),
-        Field::new("n_ratings", DataType::Int64, false),
-        utf8("corpus_version", false),
-        utf8("ingested_at_utc", false),
     ]))
 });
 
@@ -57,29 +54,31 @@ pub enum RowError {
     MissingKeys(Vec<&'static str>),
 }
 
-/// Arrow builders for one batch of the `shards` table.
+/// Arrow builders for one batch of the `shards` table, and the wide store's writer.
 pub struct ShardBatchBuilder {
     input_idx: UInt32Builder,
     line: UInt64Builder,
+    row_ref: UInt64Builder,
     row_corpus_source: StringBuilder,
     row_corpus: StringBuilder,
     mos_native: Float64Builder,
     mos_problem: StringBuilder,
     bad_value: StringBuilder,
-    src: StringBuilder,
     src_sha256: StringBuilder,
     sha_is_key: BooleanBuilder,
-    width: Int64Builder,
-    height: Int64Builder,
-    framerate: Float64Builder,
-    duration_s: Float64Builder,
-    pix_fmt: StringBuilder,
-    encoder_upstream: StringBuilder,
+    src_if_no_key: StringBuilder,
     mos_std_dev: Float64Builder,
-    n_ratings: Int64Builder,
-    corpus_version: StringBuilder,
-    ingested_at_utc: StringBuilder,
+    wide: WideWriter,
     rows: usize,
+}
+
+/// Why a line could not be added to the batch.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    #[error(transparent)]
+    Row(#[from] RowError),
+    #[error(transparent)]
+    Wide(#[from] WideError),
 }
 
 /// The optional fields, read in the reference's order so the first failure named is the one it would hit.
@@ -135,29 +134,22 @@ pub fn validate(row: &Value<'_>) -> Result<(), RowError> {
 }
 
 impl ShardBatchBuilder {
-    pub fn with_capacity(rows: usize) -> Self {
+    pub fn with_capacity(rows: usize, wide: WideWriter) -> Self {
         let s = || StringBuilder::with_capacity(rows, rows * 8);
         Self {
             input_idx: UInt32Builder::with_capacity(rows),
             line: UInt64Builder::with_capacity(rows),
+            row_ref: UInt64Builder::with_capacity(rows),
             row_corpus_source: s(),
             row_corpus: s(),
             mos_native: Float64Builder::with_capacity(rows),
             mos_problem: StringBuilder::new(),
             bad_value: StringBuilder::new(),
-            src: StringBuilder::with_capacity(rows, rows * 32),
             src_sha256: StringBuilder::with_capacity(rows, rows * 64),
             sha_is_key: BooleanBuilder::with_capacity(rows),
-            width: Int64Builder::with_capacity(rows),
-            height: Int64Builder::with_capacity(rows),
-            framerate: Float64Builder::with_capacity(rows),
-            duration_s: Float64Builder::with_capacity(rows),
-            pix_fmt: s(),
-            encoder_upstream: s(),
+            src_if_no_key: StringBuilder::new(),
             mos_std_dev: Float64Builder::with_capacity(rows),
-            n_ratings: Int64Builder::with_capacity(rows),
-            corpus_version: s(),
-            ingested_at_utc: s(),
+            wide,
             rows: 0,
         }
     }
@@ -172,44 +164,33 @@ impl ShardBatchBuilder {
 
     /// Appends one validated row. Unreadable values do not fail here: they are recorded
     /// so the SQL can drop and count the row under the right reason.
-    pub fn append(&mut self, input_idx: u32, line: u64, row: &Value<'_>) -> Result<(), RowError> {
+    pub fn append(
+        &mut self,
+        input_idx: u32,
+        line: u64,
+        row: &Value<'_>,
+    ) -> Result<(), AppendError> {
         validate(row)?;
-        self.rows += 1;
-        self.input_idx.append_value(input_idx);
-        self.line.append_value(line);
 
         let corpus_source = match row.get("corpus_source") {
             Some(Value::Str(s)) if !s.is_empty() => Some(s.as_ref()),
             _ => None,
         };
-        self.row_corpus_source.append_option(corpus_source);
         let corpus = row.get("corpus").unwrap_or(&Value::Null);
         let mut bad_value = None;
-        match corpus {
-            Value::Null => self.row_corpus.append_null(),
+        let row_corpus = match corpus {
+            Value::Null => None,
             other => match py_text(other) {
-                Some(t) => self.row_corpus.append_value(t),
+                Some(t) => Some(t),
                 None => {
-                    self.row_corpus.append_value(py_repr(other));
                     bad_value = Some(format!(
                         "field 'corpus': expected text, found a {}",
                         other.type_name()
                     ));
+                    Some(py_repr(other))
                 }
             },
-        }
-
-        let mos = row.get("mos").unwrap_or(&Value::Null);
-        match mos_value(mos) {
-            Ok(v) => {
-                self.mos_native.append_value(v);
-                self.mos_problem.append_null();
-            }
-            Err(why) => {
-                self.mos_native.append_null();
-                self.mos_problem.append_value(why);
-            }
-        }
+        };
 
         let src = text_raw(row.get("src"));
         let sha = text_raw(row.get("src_sha256"));
@@ -225,9 +206,6 @@ impl ShardBatchBuilder {
                 (String::new(), String::new())
             }
         };
-        self.src.append_value(src);
-        self.src_sha256.append_value(sha);
-        self.sha_is_key.append_value(sha_is_key);
 
         let opt = match read_optional(row) {
             Ok(o) => o,
@@ -247,17 +225,42 @@ impl ShardBatchBuilder {
                 }
             }
         };
+        // Only rows without a content hash need `src` in the query, for their dedup key.
+        let src_if_no_key = (!sha_is_key).then(|| src.clone());
+        // The wide part first: the only step that can fail leaves the batch untouched.
+        let row_ref = self.wide.append(&WideRow {
+            src,
+            width: opt.width,
+            height: opt.height,
+            framerate: opt.framerate,
+            duration_s: opt.duration_s,
+            pix_fmt: opt.pix_fmt,
+            encoder_upstream: opt.encoder_upstream,
+            n_ratings: opt.n_ratings,
+            corpus_version: opt.corpus_version,
+            ingested_at_utc: opt.ingested_at_utc,
+        })?;
+        self.rows += 1;
+        self.input_idx.append_value(input_idx);
+        self.line.append_value(line);
+        self.row_ref.append_value(row_ref);
+        self.row_corpus_source.append_option(corpus_source);
+        self.row_corpus.append_option(row_corpus);
+        match mos_value(row.get("mos").unwrap_or(&Value::Null)) {
+            Ok(v) => {
+                self.mos_native.append_value(v);
+                self.mos_problem.append_null();
+            }
+            Err(why) => {
+                self.mos_native.append_null();
+                self.mos_problem.append_value(why);
+            }
+        }
         self.bad_value.append_option(bad_value);
-        self.width.append_value(opt.width);
-        self.height.append_value(opt.height);
-        self.framerate.append_value(opt.framerate);
-        self.duration_s.append_value(opt.duration_s);
-        self.pix_fmt.append_value(opt.pix_fmt);
-        self.encoder_upstream.append_value(opt.encoder_upstream);
+        self.src_sha256.append_value(sha);
+        self.sha_is_key.append_value(sha_is_key);
+        self.src_if_no_key.append_option(src_if_no_key);
         self.mos_std_dev.append_value(opt.mos_std_dev);
-        self.n_ratings.append_value(opt.n_ratings);
-        self.corpus_version.append_value(opt.corpus_version);
-        self.ingested_at_utc.append_value(opt.ingested_at_utc);
         Ok(())
     }
 
@@ -267,26 +270,23 @@ impl ShardBatchBuilder {
         let columns: Vec<ArrayRef> = vec![
             Arc::new(self.input_idx.finish()),
             Arc::new(self.line.finish()),
+            Arc::new(self.row_ref.finish()),
             Arc::new(self.row_corpus_source.finish()),
             Arc::new(self.row_corpus.finish()),
             Arc::new(self.mos_native.finish()),
             Arc::new(self.mos_problem.finish()),
             Arc::new(self.bad_value.finish()),
-            Arc::new(self.src.finish()),
             Arc::new(self.src_sha256.finish()),
             Arc::new(self.sha_is_key.finish()),
-            Arc::new(self.width.finish()),
-            Arc::new(self.height.finish()),
-            Arc::new(self.framerate.finish()),
-            Arc::new(self.duration_s.finish()),
-            Arc::new(self.pix_fmt.finish()),
-            Arc::new(self.encoder_upstream.finish()),
+            Arc::new(self.src_if_no_key.finish()),
             Arc::new(self.mos_std_dev.finish()),
-            Arc::new(self.n_ratings.finish()),
-            Arc::new(self.corpus_version.finish()),
-            Arc::new(self.ingested_at_utc.finish()),
         ];
         RecordBatch::try_new(SHARDS_SCHEMA.clone(), columns)
+    }
+
+    /// Seals the wide store's last segment: every `row_ref` handed out is readable after.
+    pub fn finish_wide(self) -> Result<(), WideError> {
+        self.wide.finish()
     }
 }
 
@@ -326,7 +326,8 @@ mod tests {
             br#"{"src": "a", "src_sha256": "x", "mos": 3, "corpus": "lsvq", "width": "wide"}"#,
         )
         .expect("json");
-        let mut b = ShardBatchBuilder::with_capacity(1);
+        let store = crate::loader::wide::WideStore::new(u64::MAX, std::env::temp_dir());
+        let mut b = ShardBatchBuilder::with_capacity(1, WideWriter::new(store));
         b.append(0, 1, &v).expect("append");
         let batch = b.finish().expect("batch");
         let bad = batch

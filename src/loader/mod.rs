@@ -1,9 +1,11 @@
 //! Reading shards: the inputs on disk, the line parser's rows as Arrow batches,
-//! and the streaming scan DataFusion pulls them from.
+//! the streaming scan DataFusion pulls them from, and the store that keeps each row's
+//! descriptive fields out of the query.
 
 pub mod batch;
 pub mod fields;
 pub mod inputs;
 pub mod scan;
+pub mod wide;
 
 pub use inputs::{InputFile, InputState, InputStats};

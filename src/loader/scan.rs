@@ -16,8 +16,9 @@ use datafusion::physical_plan::stream::RecordBatchReceiverStream;
 use datafusion::physical_plan::streaming::PartitionStream;
 use sha2::{Digest, Sha256};
 
-use super::batch::{SHARDS_SCHEMA, ShardBatchBuilder};
+use super::batch::{AppendError, SHARDS_SCHEMA, ShardBatchBuilder};
 use super::inputs::{InputFile, InputStats};
+use super::wide::{WideStore, WideWriter};
 use crate::error::LoadError;
 use crate::json::parse_line;
 
@@ -36,6 +37,8 @@ struct Block {
 /// State the partitions share: the block queue and what was learnt about each input.
 pub struct ScanShared {
     inputs: Arc<Vec<InputFile>>,
+    /// Where every row's descriptive fields wait for the output.
+    wide: Arc<WideStore>,
     start: Once,
     sender: Mutex<Option<SyncSender<Result<Block, LoadError>>>>,
     receiver: Mutex<Receiver<Result<Block, LoadError>>>,
@@ -46,11 +49,12 @@ pub struct ScanShared {
 }
 
 impl ScanShared {
-    pub fn new(inputs: Arc<Vec<InputFile>>, queue_depth: usize) -> Arc<Self> {
+    pub fn new(inputs: Arc<Vec<InputFile>>, wide: Arc<WideStore>, queue_depth: usize) -> Arc<Self> {
         let (tx, rx) = sync_channel(queue_depth.max(1));
         let n = inputs.len();
         Arc::new(Self {
             inputs,
+            wide,
             start: Once::new(),
             sender: Mutex::new(Some(tx)),
             receiver: Mutex::new(rx),
@@ -226,14 +230,23 @@ pub fn for_each_line<E>(
 
 /// Blank as the reference sees it: nothing left after Python's `str.strip()`.
 fn is_blank(line: &[u8]) -> bool {
-    if line.iter().all(u8::is_ascii_whitespace) {
-        return true;
-    }
-    line.iter().any(|b| !b.is_ascii())
-        && std::str::from_utf8(line).is_ok_and(|s| {
+    // Decided by the first byte that is not ASCII whitespace: on a data line that is
+    // `{`, so the line is not scanned any further.
+    match line.iter().position(|b| !b.is_ascii_whitespace()) {
+        None => true,
+        Some(i) if line[i].is_ascii() && !python_space(line[i]) => false,
+        // Unicode whitespace (or Python's other ASCII spaces) may follow.
+        Some(_) => std::str::from_utf8(line).is_ok_and(|s| {
             s.chars()
-                .all(|c| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c))
-        })
+                .all(|c| c.is_whitespace() || (c.is_ascii() && python_space(c as u8)))
+        }),
+    }
+}
+
+/// ASCII characters Python's `str.strip()` removes that `u8::is_ascii_whitespace` does not:
+/// vertical tab and the four separators.
+fn python_space(b: u8) -> bool {
+    b == 0x0b || (0x1c..=0x1f).contains(&b)
 }
 
 /// Parses one line into the builder; the error names the input and line.
@@ -253,14 +266,19 @@ pub fn load_line(
             message: e.to_string(),
         }
     })?;
-    builder.append(input_idx, line_no, &value).map_err(|e| {
-        let (path, line) = at();
-        LoadError::BadRow {
-            path,
-            line,
-            problem: e,
-        }
-    })
+    builder
+        .append(input_idx, line_no, &value)
+        .map_err(|e| match e {
+            AppendError::Row(problem) => {
+                let (path, line) = at();
+                LoadError::BadRow {
+                    path,
+                    line,
+                    problem,
+                }
+            }
+            AppendError::Wide(w) => w.into(),
+        })
 }
 
 /// One DataFusion partition of the scan: pulls blocks until the queue is empty.
@@ -295,7 +313,8 @@ impl PartitionStream for ShardPartition {
         let shared = Arc::clone(&self.shared);
         stream.spawn_blocking(move || {
             let external = |e: LoadError| DataFusionError::External(Box::new(e));
-            let mut builder = ShardBatchBuilder::with_capacity(BATCH_ROWS);
+            let wide = WideWriter::new(Arc::clone(&shared.wide));
+            let mut builder = ShardBatchBuilder::with_capacity(BATCH_ROWS, wide);
             while let Some(block) = shared.next_block() {
                 let block = block.map_err(external)?;
                 let mut rows = 0u64;
@@ -312,10 +331,19 @@ impl PartitionStream for ShardPartition {
                 .map_err(external)?;
                 shared.rows[block.input_idx as usize].fetch_add(rows, Ordering::Relaxed);
             }
-            if !builder.is_empty() {
-                let batch = builder
-                    .finish()
-                    .map_err(|e| external(LoadError::Arrow(e)))?;
+            let last = if builder.is_empty() {
+                None
+            } else {
+                Some(
+                    builder
+                        .finish()
+                        .map_err(|e| external(LoadError::Arrow(e)))?,
+                )
+            };
+            // Before the last batch goes out: the query may need the rows as soon as
+            // every partition has ended.
+            builder.finish_wide().map_err(|e| external(e.into()))?;
+            if let Some(batch) = last {
                 // A closed channel only means the query no longer wants rows.
                 let _ = tx.blocking_send(Ok(batch));
             }
@@ -330,7 +358,7 @@ impl PartitionStream for ShardPartition {
 pub fn first_hard_error(inputs: &[InputFile]) -> Option<LoadError> {
     use std::io::BufRead;
 
-    let mut builder = ShardBatchBuilder::with_capacity(1);
+    let mut builder = ShardBatchBuilder::with_capacity(1, WideWriter::discarding());
     for input in inputs.iter().filter(|i| i.is_present()) {
         let io_err = |source| LoadError::Io {
             path: input.display.clone(),
@@ -386,6 +414,14 @@ mod tests {
                 (5, "\u{feff}".into())
             ]
         );
+    }
+
+    #[test]
+    fn unicode_and_separator_whitespace_is_blank() {
+        assert!(is_blank("\u{3000} \u{a0}".as_bytes()));
+        assert!(is_blank(b"\x1c\x1f \x0b"));
+        assert!(!is_blank(b" {}"));
+        assert!(!is_blank("\u{a0}{}".as_bytes()));
     }
 
     #[test]

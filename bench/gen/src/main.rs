@@ -464,7 +464,7 @@ fn write_shard(
 }
 
 fn usage() -> &'static str {
-    "usage: gen-shards --out DIR --preset realistic|10m [--seed N] [--keep-existing]\n\
+    "usage: gen-shards --out DIR --preset realistic|1m|3m|10m [--seed N] [--keep-existing]\n\
      Writes six adapter-shaped MOS shards under DIR, plus DIR/inputs.txt\n\
      (the shard paths in operator order) and DIR/gen-shards.stamp (written last).\n\
      --keep-existing: do nothing if DIR's stamp already matches this preset,\n\
@@ -505,8 +505,10 @@ fn parse_args() -> Result<Args, String> {
     }
     let out = out.ok_or("--out is required")?;
     let preset = preset.ok_or("--preset is required")?;
-    if preset != "realistic" && preset != "10m" {
-        return Err(format!("--preset must be realistic or 10m, got {preset}"));
+    if preset_total(&preset).is_none() {
+        return Err(format!(
+            "--preset must be realistic, 1m, 3m or 10m, got {preset}"
+        ));
     }
     Ok(Args {
         out,
@@ -516,12 +518,20 @@ fn parse_args() -> Result<Args, String> {
     })
 }
 
+/// Rows of a preset: the realistic mix, scaled. The middle sizes exist for the
+/// cost-per-row table in BENCHMARKS.md (linear growth).
+fn preset_total(preset: &str) -> Option<u64> {
+    match preset {
+        "realistic" => Some(REALISTIC_TOTAL),
+        "1m" => Some(TEN_M_TOTAL / 10),
+        "3m" => Some(TEN_M_TOTAL * 3 / 10),
+        "10m" => Some(TEN_M_TOTAL),
+        _ => None,
+    }
+}
+
 fn run(args: &Args) -> io::Result<()> {
-    let total = if args.preset == "10m" {
-        TEN_M_TOTAL
-    } else {
-        REALISTIC_TOTAL
-    };
+    let total = preset_total(&args.preset).unwrap_or(REALISTIC_TOTAL);
     let rows: Vec<u64> = CORPORA
         .iter()
         .map(|c| (c.realistic_rows * total + REALISTIC_TOTAL / 2) / REALISTIC_TOTAL)

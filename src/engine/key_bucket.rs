@@ -1,0 +1,97 @@
+//! `key_bucket(text)`: which of a few dozen buckets a dedup key falls in.
+//!
+//! The dedup windows are partitioned by it (sql/fates.sql): every row of a key lands in
+//! the same bucket, so ranking inside buckets is ranking inside keys, and DataFusion
+//! spreads the buckets over its partitions, so every core ranks. It decides nothing
+//! about a row; a different spread of keys over buckets gives the same fates.
+
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, AsArray, Int32Array};
+use arrow::datatypes::DataType;
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
+
+/// Enough buckets that two or more partitions get an even share of them.
+pub const BUCKETS: u64 = 64;
+
+/// The UDF to register on a session.
+pub fn udf() -> ScalarUDF {
+    create_udf(
+        "key_bucket",
+        vec![DataType::Utf8],
+        DataType::Int32,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let Some(arg) = args.first() else {
+                return Err(datafusion::error::DataFusionError::Plan(
+                    "key_bucket takes one argument".into(),
+                ));
+            };
+            match arg {
+                ColumnarValue::Array(a) => Ok(ColumnarValue::Array(buckets(a)?)),
+                ColumnarValue::Scalar(s) => {
+                    let one = buckets(&s.to_array_of_size(1)?)?;
+                    Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&one, 0)?))
+                }
+            }
+        }),
+    )
+}
+
+fn buckets(a: &ArrayRef) -> datafusion::error::Result<ArrayRef> {
+    let a = arrow::compute::cast(a, &DataType::Utf8)?;
+    let keys = a.as_string::<i32>();
+    let out: Int32Array = keys
+        .iter()
+        .map(|k| k.map(|k| (hash(k.as_bytes()) % BUCKETS) as i32))
+        .collect();
+    Ok(Arc::new(out))
+}
+
+/// A fast, well-mixed 64-bit hash (word-at-a-time multiply-xorshift); not for security.
+fn hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut h = bytes.len() as u64 ^ K;
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        let w = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        h = (h ^ w).wrapping_mul(K).rotate_left(29);
+    }
+    let mut tail = [0u8; 8];
+    tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    h = (h ^ u64::from_le_bytes(tail)).wrapping_mul(K);
+    h ^= h >> 32;
+    h.wrapping_mul(K) >> 7
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::StringArray;
+
+    #[test]
+    fn equal_keys_share_a_bucket_and_keys_spread() {
+        let keys: Vec<String> = (0..6400).map(|i| format!("{:064x}", i * 7919)).collect();
+        let arr: ArrayRef = Arc::new(StringArray::from(keys.clone()));
+        let b = buckets(&arr).expect("buckets");
+        let b = b.as_any().downcast_ref::<Int32Array>().expect("int32");
+        let again = buckets(&arr).expect("buckets");
+        assert_eq!(
+            b,
+            again.as_any().downcast_ref::<Int32Array>().expect("int32")
+        );
+        let mut counts = [0usize; BUCKETS as usize];
+        for v in b.values() {
+            counts[*v as usize] += 1;
+        }
+        // 100 a bucket on average; a usable spread keeps every bucket well populated.
+        assert!(counts.iter().all(|&c| c > 50 && c < 150), "{counts:?}");
+    }
+
+    #[test]
+    fn null_keys_stay_null() {
+        let arr: ArrayRef = Arc::new(StringArray::from(vec![None::<&str>]));
+        assert!(buckets(&arr).expect("buckets").is_null(0));
+    }
+}

@@ -1,0 +1,537 @@
+//! The wide part of every row, kept out of the query.
+//!
+//! No decision about a row needs its `src`, frame size, pixel format and the rest of the
+//! descriptive fields: those only travel to the output. So the scan stores them here, in
+//! a compact row format, and hands DataFusion a narrow row with a `row_ref` that points
+//! back. After the query has decided every row's fate and put the kept rows in output
+//! order, `gather` fetches the wide part of exactly those rows. The sorts then move a
+//! few narrow columns instead of every field of every row.
+//!
+//! Records go into segments of a few MiB, one writer per scan worker. A sealed segment
+//! stays in memory while the store's share of the memory limit allows, and is appended
+//! to an unnamed staging file otherwise (nothing to clean up, whatever ends the run);
+//! staged records are read back with positioned reads.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use arrow::array::{ArrayRef, Float64Builder, Int64Builder, StringBuilder, UInt64Array};
+use datafusion::execution::memory_pool::MemoryReservation;
+
+/// Bytes per segment: big enough that sealing is rare, small enough that the last,
+/// partly filled segment of each worker costs little.
+const SEGMENT_BYTES: usize = 4 << 20;
+/// A staged record is read with one positioned read of this size when it fits.
+const READ_AHEAD: usize = 512;
+
+/// The descriptive fields of one row, as the scan read them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WideRow {
+    pub src: String,
+    pub width: i64,
+    pub height: i64,
+    pub framerate: f64,
+    pub duration_s: f64,
+    pub pix_fmt: String,
+    pub encoder_upstream: String,
+    pub n_ratings: i64,
+    pub corpus_version: String,
+    pub ingested_at_utc: String,
+}
+
+/// Why the wide part of a row could not be stored or fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum WideError {
+    #[error("staging the wide row data in {dir}: {source}")]
+    Staging { dir: String, source: std::io::Error },
+    #[error("internal: no stored row for reference {0:#x}")]
+    Dangling(u64),
+}
+
+impl From<WideError> for crate::error::LoadError {
+    fn from(e: WideError) -> Self {
+        match e {
+            WideError::Staging { dir, source } => crate::error::LoadError::Io {
+                path: format!("staging file in {dir}"),
+                source,
+            },
+            WideError::Dangling(_) => crate::error::LoadError::Io {
+                path: "wide row store".into(),
+                source: std::io::Error::other(e.to_string()),
+            },
+        }
+    }
+}
+
+/// A sealed segment: where its bytes are.
+enum Segment {
+    /// Handed out to a writer, not sealed yet.
+    Open,
+    Memory(Vec<u8>),
+    Staged {
+        offset: u64,
+    },
+}
+
+struct Staging {
+    file: File,
+    len: u64,
+}
+
+/// Every worker's records, addressable by `row_ref`.
+pub struct WideStore {
+    segments: RwLock<Vec<Segment>>,
+    staging: Mutex<Option<Staging>>,
+    staging_dir: PathBuf,
+    /// Bytes the store may keep in memory before it stages segments to disk.
+    budget: u64,
+    in_memory: AtomicU64,
+    staged: AtomicU64,
+    /// The query engine's account of the memory kept here, so its sorts leave room for it.
+    reservation: Option<MemoryReservation>,
+}
+
+impl std::fmt::Debug for WideStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WideStore")
+            .field("in_memory", &self.in_memory.load(Ordering::Relaxed))
+            .field("staged", &self.staged.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+/// A row reference: the segment in the high 32 bits, the record's offset in the low.
+fn pack(segment: u32, offset: u32) -> u64 {
+    (u64::from(segment) << 32) | u64::from(offset)
+}
+
+fn unpack(r: u64) -> (usize, usize) {
+    ((r >> 32) as usize, (r & 0xFFFF_FFFF) as usize)
+}
+
+impl WideStore {
+    /// A store that keeps up to `budget` bytes in memory and stages the rest in `staging_dir`.
+    pub fn new(budget: u64, staging_dir: PathBuf) -> Arc<Self> {
+        Self::build(budget, staging_dir, None)
+    }
+
+    /// A store whose in-memory segments also count against the query engine's memory
+    /// pool: a segment the pool cannot grant goes to disk.
+    pub fn in_pool(budget: u64, staging_dir: PathBuf, reservation: MemoryReservation) -> Arc<Self> {
+        Self::build(budget, staging_dir, Some(reservation))
+    }
+
+    fn build(
+        budget: u64,
+        staging_dir: PathBuf,
+        reservation: Option<MemoryReservation>,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            segments: RwLock::new(Vec::new()),
+            staging: Mutex::new(None),
+            staging_dir,
+            budget,
+            in_memory: AtomicU64::new(0),
+            staged: AtomicU64::new(0),
+            reservation,
+        })
+    }
+
+    /// Bytes written to the staging file so far.
+    pub fn staged_bytes(&self) -> u64 {
+        self.staged.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of records held in memory.
+    pub fn memory_bytes(&self) -> u64 {
+        self.in_memory.load(Ordering::Relaxed)
+    }
+
+    fn open_segment(&self) -> u32 {
+        let mut segs = self.segments.write().unwrap_or_else(|e| e.into_inner());
+        segs.push(Segment::Open);
+        u32::try_from(segs.len() - 1).unwrap_or(u32::MAX)
+    }
+
+    fn seal(&self, id: u32, data: Vec<u8>) -> Result<(), WideError> {
+        let len = data.len() as u64;
+        let mut fits = self
+            .in_memory
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                (used + len <= self.budget).then_some(used + len)
+            })
+            .is_ok();
+        if fits
+            && let Some(r) = &self.reservation
+            && r.try_grow(data.capacity()).is_err()
+        {
+            self.in_memory.fetch_sub(len, Ordering::Relaxed);
+            fits = false;
+        }
+        let segment = if fits {
+            Segment::Memory(data)
+        } else {
+            Segment::Staged {
+                offset: self.stage(&data)?,
+            }
+        };
+        let mut segs = self.segments.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(slot) = segs.get_mut(id as usize) {
+            *slot = segment;
+        }
+        Ok(())
+    }
+
+    /// Appends a segment to the staging file; returns where it starts.
+    fn stage(&self, data: &[u8]) -> Result<u64, WideError> {
+        let err = |source| WideError::Staging {
+            dir: self.staging_dir.display().to_string(),
+            source,
+        };
+        let mut guard = self.staging.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_none() {
+            let file = tempfile::tempfile_in(&self.staging_dir).map_err(err)?;
+            *guard = Some(Staging { file, len: 0 });
+        }
+        let Some(staging) = guard.as_mut() else {
+            return Err(err(std::io::Error::other("no staging file")));
+        };
+        let offset = staging.len;
+        staging.file.write_all(data).map_err(err)?;
+        staging.len += data.len() as u64;
+        self.staged.fetch_add(data.len() as u64, Ordering::Relaxed);
+        Ok(offset)
+    }
+
+    /// The wide columns of the referenced rows, in the order given.
+    pub fn gather(&self, refs: &UInt64Array) -> Result<WideColumns, WideError> {
+        let n = refs.len();
+        let mut out = WideColumnsBuilder::with_capacity(n);
+        let segs = self.segments.read().unwrap_or_else(|e| e.into_inner());
+        let staging = self.staging.lock().unwrap_or_else(|e| e.into_inner());
+        let mut scratch = Vec::new();
+        for &r in refs.values().iter() {
+            let (seg, offset) = unpack(r);
+            match segs.get(seg) {
+                Some(Segment::Memory(data)) => {
+                    let rec = record_at(data, offset).ok_or(WideError::Dangling(r))?;
+                    out.append(rec).ok_or(WideError::Dangling(r))?;
+                }
+                Some(Segment::Staged { offset: base }) => {
+                    let file = &staging.as_ref().ok_or(WideError::Dangling(r))?.file;
+                    let rec = read_staged(file, base + offset as u64, &mut scratch).map_err(
+                        |source| WideError::Staging {
+                            dir: self.staging_dir.display().to_string(),
+                            source,
+                        },
+                    )?;
+                    out.append(rec).ok_or(WideError::Dangling(r))?;
+                }
+                _ => return Err(WideError::Dangling(r)),
+            }
+        }
+        Ok(out.finish())
+    }
+}
+
+/// One positioned read (two for a record longer than `READ_AHEAD`).
+fn read_staged<'a>(file: &File, at: u64, buf: &'a mut Vec<u8>) -> std::io::Result<&'a [u8]> {
+    buf.resize(READ_AHEAD, 0);
+    let got = read_some_at(file, buf, at)?;
+    if got < 4 {
+        return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
+    }
+    let len = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    if len > got {
+        buf.resize(len, 0);
+        file.read_exact_at(&mut buf[got..len], at + got as u64)?;
+    }
+    Ok(&buf[..len])
+}
+
+/// Reads what is there, up to `buf.len()` bytes (the last record may end before it).
+fn read_some_at(file: &File, buf: &mut [u8], at: u64) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read_at(&mut buf[filled..], at + filled as u64) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
+/// The record starting at `offset` of an in-memory segment, length prefix included.
+fn record_at(data: &[u8], offset: usize) -> Option<&[u8]> {
+    let head = data.get(offset..offset + 4)?;
+    let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    data.get(offset..offset + len)
+}
+
+/// One scan worker's appender: fills a segment, seals it, starts the next.
+pub struct WideWriter {
+    store: Arc<WideStore>,
+    segment: u32,
+    buf: Vec<u8>,
+    /// False for a writer whose rows nobody will fetch (validation-only re-reads).
+    keep: bool,
+}
+
+impl WideWriter {
+    pub fn new(store: Arc<WideStore>) -> Self {
+        let segment = store.open_segment();
+        Self {
+            store,
+            segment,
+            buf: Vec::with_capacity(SEGMENT_BYTES),
+            keep: true,
+        }
+    }
+
+    /// A writer that forgets every row: for reading inputs only to validate them.
+    pub fn discarding() -> Self {
+        Self {
+            store: WideStore::new(0, std::env::temp_dir()),
+            segment: 0,
+            buf: Vec::new(),
+            keep: false,
+        }
+    }
+
+    /// Stores one row; returns its reference.
+    pub fn append(&mut self, row: &WideRow) -> Result<u64, WideError> {
+        let len = encoded_len(row);
+        if !self.keep {
+            self.buf.clear();
+        } else if !self.buf.is_empty() && self.buf.len() + len > SEGMENT_BYTES {
+            self.seal()?;
+        }
+        let offset = u32::try_from(self.buf.len()).unwrap_or(u32::MAX);
+        encode(&mut self.buf, row, len);
+        Ok(pack(self.segment, offset))
+    }
+
+    fn seal(&mut self) -> Result<(), WideError> {
+        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(SEGMENT_BYTES));
+        self.store.seal(self.segment, full)?;
+        self.segment = self.store.open_segment();
+        Ok(())
+    }
+
+    /// Seals the last segment; every reference handed out is readable afterwards.
+    pub fn finish(mut self) -> Result<(), WideError> {
+        if !self.keep {
+            return Ok(());
+        }
+        let last = std::mem::take(&mut self.buf);
+        self.store.seal(self.segment, last)
+    }
+}
+
+// Record layout, little-endian: u32 total length; width, height, n_ratings as i64;
+// framerate, duration_s as f64; then src, pix_fmt, encoder_upstream, corpus_version,
+// ingested_at_utc, each as u32 length and UTF-8 bytes.
+const FIXED: usize = 4 + 5 * 8;
+
+fn encoded_len(row: &WideRow) -> usize {
+    FIXED
+        + 5 * 4
+        + row.src.len()
+        + row.pix_fmt.len()
+        + row.encoder_upstream.len()
+        + row.corpus_version.len()
+        + row.ingested_at_utc.len()
+}
+
+fn encode(out: &mut Vec<u8>, row: &WideRow, len: usize) {
+    out.extend_from_slice(&(len as u32).to_le_bytes());
+    out.extend_from_slice(&row.width.to_le_bytes());
+    out.extend_from_slice(&row.height.to_le_bytes());
+    out.extend_from_slice(&row.n_ratings.to_le_bytes());
+    out.extend_from_slice(&row.framerate.to_le_bytes());
+    out.extend_from_slice(&row.duration_s.to_le_bytes());
+    for s in [
+        &row.src,
+        &row.pix_fmt,
+        &row.encoder_upstream,
+        &row.corpus_version,
+        &row.ingested_at_utc,
+    ] {
+        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+        out.extend_from_slice(s.as_bytes());
+    }
+}
+
+/// Reads fixed-size and length-prefixed fields off a record.
+struct Cursor<'a> {
+    data: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn bytes8(&mut self) -> Option<[u8; 8]> {
+        let b = self.data.get(self.at..self.at + 8)?;
+        self.at += 8;
+        b.try_into().ok()
+    }
+    fn text(&mut self) -> Option<&'a str> {
+        let head = self.data.get(self.at..self.at + 4)?;
+        let len = u32::from_le_bytes(head.try_into().ok()?) as usize;
+        let s = self.data.get(self.at + 4..self.at + 4 + len)?;
+        self.at += 4 + len;
+        // Written from a &str by `encode`; checked anyway, as it came back from disk.
+        std::str::from_utf8(s).ok()
+    }
+}
+
+/// The gathered wide columns, named as in the unified schema.
+pub struct WideColumns {
+    pub columns: Vec<(&'static str, ArrayRef)>,
+}
+
+struct WideColumnsBuilder {
+    src: StringBuilder,
+    width: Int64Builder,
+    height: Int64Builder,
+    framerate: Float64Builder,
+    duration_s: Float64Builder,
+    pix_fmt: StringBuilder,
+    encoder_upstream: StringBuilder,
+    n_ratings: Int64Builder,
+    corpus_version: StringBuilder,
+    ingested_at_utc: StringBuilder,
+}
+
+impl WideColumnsBuilder {
+    fn with_capacity(n: usize) -> Self {
+        let s = |bytes| StringBuilder::with_capacity(n, n * bytes);
+        Self {
+            src: s(48),
+            width: Int64Builder::with_capacity(n),
+            height: Int64Builder::with_capacity(n),
+            framerate: Float64Builder::with_capacity(n),
+            duration_s: Float64Builder::with_capacity(n),
+            pix_fmt: s(8),
+            encoder_upstream: s(8),
+            n_ratings: Int64Builder::with_capacity(n),
+            corpus_version: s(8),
+            ingested_at_utc: s(25),
+        }
+    }
+
+    /// Appends one record; `None` when it is malformed.
+    fn append(&mut self, rec: &[u8]) -> Option<()> {
+        let mut c = Cursor { data: rec, at: 4 };
+        self.width.append_value(i64::from_le_bytes(c.bytes8()?));
+        self.height.append_value(i64::from_le_bytes(c.bytes8()?));
+        self.n_ratings.append_value(i64::from_le_bytes(c.bytes8()?));
+        self.framerate.append_value(f64::from_le_bytes(c.bytes8()?));
+        self.duration_s
+            .append_value(f64::from_le_bytes(c.bytes8()?));
+        self.src.append_value(c.text()?);
+        self.pix_fmt.append_value(c.text()?);
+        self.encoder_upstream.append_value(c.text()?);
+        self.corpus_version.append_value(c.text()?);
+        self.ingested_at_utc.append_value(c.text()?);
+        Some(())
+    }
+
+    fn finish(mut self) -> WideColumns {
+        use std::sync::Arc as A;
+        WideColumns {
+            columns: vec![
+                ("src", A::new(self.src.finish()) as ArrayRef),
+                ("width", A::new(self.width.finish())),
+                ("height", A::new(self.height.finish())),
+                ("framerate", A::new(self.framerate.finish())),
+                ("duration_s", A::new(self.duration_s.finish())),
+                ("pix_fmt", A::new(self.pix_fmt.finish())),
+                ("encoder_upstream", A::new(self.encoder_upstream.finish())),
+                ("n_ratings", A::new(self.n_ratings.finish())),
+                ("corpus_version", A::new(self.corpus_version.finish())),
+                ("ingested_at_utc", A::new(self.ingested_at_utc.finish())),
+            ],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{AsArray, Float64Array};
+    use arrow::datatypes::{Float64Type, Int64Type};
+
+    fn row(i: i64) -> WideRow {
+        WideRow {
+            src: format!("clip-{i}.mp4"),
+            width: 1920 + i,
+            height: 1080,
+            framerate: 29.97,
+            duration_s: f64::from(i as i32) / 3.0,
+            pix_fmt: "yuv420p".into(),
+            encoder_upstream: "x264".into(),
+            n_ratings: i,
+            corpus_version: "v1 é".into(),
+            ingested_at_utc: String::new(),
+        }
+    }
+
+    /// Stores rows from two writers under `budget`, gathers them back in reverse.
+    fn round_trip(budget: u64) -> (Arc<WideStore>, Vec<u64>) {
+        let store = WideStore::new(budget, std::env::temp_dir());
+        let mut a = WideWriter::new(Arc::clone(&store));
+        let mut b = WideWriter::new(Arc::clone(&store));
+        // Enough rows to fill several segments.
+        let refs: Vec<u64> = (0..120_000)
+            .map(|i| {
+                let w = if i % 2 == 0 { &mut a } else { &mut b };
+                w.append(&row(i)).expect("append")
+            })
+            .collect();
+        a.finish().expect("finish");
+        b.finish().expect("finish");
+        let rev: Vec<u64> = refs.iter().rev().copied().collect();
+        let cols = store.gather(&UInt64Array::from(rev)).expect("gather");
+        let get = |name: &str| {
+            cols.columns
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, c)| Arc::clone(c))
+                .expect("column")
+        };
+        let (src, width, dur) = (get("src"), get("width"), get("duration_s"));
+        let (src, width) = (src.as_string::<i32>(), width.as_primitive::<Int64Type>());
+        let dur: &Float64Array = dur.as_primitive::<Float64Type>();
+        for (k, i) in (0..120_000i64).rev().enumerate() {
+            assert_eq!(src.value(k), format!("clip-{i}.mp4"));
+            assert_eq!(width.value(k), 1920 + i);
+            assert_eq!(dur.value(k), f64::from(i as i32) / 3.0);
+        }
+        (store, refs)
+    }
+
+    #[test]
+    fn rows_come_back_from_memory() {
+        let (store, _) = round_trip(u64::MAX);
+        assert_eq!(store.staged_bytes(), 0);
+    }
+
+    #[test]
+    fn rows_come_back_from_the_staging_file() {
+        let (store, _) = round_trip(0);
+        assert!(store.staged_bytes() > 0);
+        assert_eq!(store.memory_bytes(), 0);
+    }
+
+    #[test]
+    fn an_unknown_reference_is_an_error() {
+        let store = WideStore::new(0, std::env::temp_dir());
+        assert!(store.gather(&UInt64Array::from(vec![pack(7, 0)])).is_err());
+    }
+}
