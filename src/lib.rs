@@ -17,6 +17,7 @@ pub mod paths;
 pub mod progress;
 pub mod scales;
 pub mod scales_file;
+pub mod sha;
 pub mod shard_file;
 pub mod shard_table;
 pub mod table_out;

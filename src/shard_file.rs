@@ -56,10 +56,7 @@ impl<R: Read> Hashing<R> {
     /// so the digest always covers the whole file.
     fn finish(mut self) -> io::Result<(String, u64)> {
         io::copy(&mut self, &mut io::sink())?;
-        Ok((
-            crate::loader::scan::hex(&self.hasher.finalize()),
-            self.bytes,
-        ))
+        Ok((crate::sha::hex(&self.hasher.finalize()), self.bytes))
     }
 }
 
@@ -156,7 +153,7 @@ mod tests {
     }
 
     fn sha(bytes: &[u8]) -> String {
-        crate::loader::scan::hex(&Sha256::digest(bytes))
+        crate::sha::hex(&Sha256::digest(bytes))
     }
 
     #[test]

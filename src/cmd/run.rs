@@ -21,7 +21,8 @@ pub const DEFAULT_PYTHON: &str = "python3";
 
 /// The conventional shard locations inside the work folder, in dedup-priority order.
 /// A slot with two names accepts either: the YouTube adapter writes `youtube-ugc.jsonl`,
-/// the reference wrapper looks for `youtube_ugc.jsonl`.
+/// the reference wrapper looks for `youtube_ugc.jsonl`. Each name may also carry `.gz`
+/// or `.zst` (a compressed shard); the first present in that order is read.
 pub const SHARD_SLOTS: [&[&str]; 6] = [
     &["netflix/netflix_public.jsonl"],
     &["konvid-1k/konvid_1k.jsonl"],
@@ -69,7 +70,11 @@ pub struct Discovery {
 pub fn discover(workdir: &Path) -> Discovery {
     let mut d = Discovery::default();
     for names in SHARD_SLOTS {
-        let candidates: Vec<PathBuf> = names.iter().map(|n| workdir.join(n)).collect();
+        // Each name as written by the adapter, or compressed.
+        let candidates: Vec<PathBuf> = names
+            .iter()
+            .flat_map(|n| ["", ".gz", ".zst"].map(|c| workdir.join(format!("{n}{c}"))))
+            .collect();
         let mut present = candidates.iter().filter(|p| p.is_file());
         match present.next() {
             Some(first) => {

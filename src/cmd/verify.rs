@@ -17,8 +17,8 @@ use sha2::{Digest, Sha256};
 use crate::job::sibling;
 
 use crate::error::{Error, Result};
-use crate::loader::scan::hex;
 use crate::progress::Progress;
+use crate::sha::hex;
 use crate::writers::manifest::{
     InputRecordState, MANIFEST_SCHEMA, Manifest, OutputKind, Provenance,
 };

@@ -2,7 +2,7 @@
 //! as they pass), cuts them into blocks of whole lines, and the DataFusion partitions
 //! parse those blocks in parallel into `shards` record batches.
 
-use std::fs::File;
+use crate::shard_file::ShardReader;
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -14,7 +14,6 @@ use datafusion::execution::TaskContext;
 use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchReceiverStream;
 use datafusion::physical_plan::streaming::PartitionStream;
-use sha2::{Digest, Sha256};
 
 use super::batch::{AppendError, SHARDS_SCHEMA, ShardBatchBuilder};
 use super::inputs::{InputFile, InputStats};
@@ -134,9 +133,9 @@ fn read_input(
         path: input.display.clone(),
         source,
     };
-    let mut file = File::open(&input.path).map_err(io_err)?;
-    let mut hasher = Sha256::new();
-    let mut total = 0u64;
+    // Plain, gzip or zstd: the text comes out decoded, the hash is of the stored bytes.
+    let mut file = ShardReader::open(&input.path).map_err(io_err)?;
+    let mut stored = 0u64;
     let mut carry: Vec<u8> = Vec::new();
     let mut next_line = 1u64;
     loop {
@@ -145,9 +144,9 @@ fn read_input(
         buf.resize(start + READ_CHUNK, 0);
         let n = read_full(&mut file, &mut buf[start..]).map_err(io_err)?;
         buf.truncate(start + n);
-        hasher.update(&buf[start..]);
-        total += n as u64;
-        progress.fetch_add(n as u64, Ordering::Relaxed);
+        let now = file.stored_bytes();
+        progress.fetch_add(now - stored, Ordering::Relaxed);
+        stored = now;
         let at_eof = n == 0;
         let cut = if at_eof {
             buf.len()
@@ -174,12 +173,14 @@ fn read_input(
             }
         }
         if at_eof {
-            return Ok(Some((hex(&hasher.finalize()), total)));
+            let (sha256, total) = file.finish().map_err(io_err)?;
+            progress.fetch_add(total - stored, Ordering::Relaxed);
+            return Ok(Some((sha256, total)));
         }
     }
 }
 
-fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+fn read_full(file: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match file.read(&mut buf[filled..]) {
@@ -190,14 +191,6 @@ fn read_full(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(filled)
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
 }
 
 /// Calls `f` with every non-blank line of a block and its 1-based number.
@@ -365,7 +358,7 @@ pub fn first_hard_error(inputs: &[InputFile]) -> Option<LoadError> {
             source,
         };
         // Line by line: this runs after a failure, and must not hold a large shard in memory.
-        let mut reader = match File::open(&input.path) {
+        let mut reader = match ShardReader::open(&input.path) {
             Ok(f) => std::io::BufReader::with_capacity(1 << 20, f),
             Err(e) => return Some(io_err(e)),
         };
@@ -427,10 +420,5 @@ mod tests {
     #[test]
     fn bom_is_dropped_only_at_file_start() {
         assert_eq!(lines(b"\xEF\xBB\xBF{}\n"), vec![(1, "{}".into())]);
-    }
-
-    #[test]
-    fn hex_is_lowercase() {
-        assert_eq!(hex(&[0, 171, 255]), "00abff");
     }
 }

@@ -146,7 +146,7 @@ impl AtomicOutput {
             .sync_all()
             .map_err(|e| Error::io(format!("writing {}", shown(&target)), e))?;
         Ok(Staged {
-            sha256: crate::loader::scan::hex(&self.hasher.finalize()),
+            sha256: crate::sha::hex(&self.hasher.finalize()),
             bytes: self.bytes,
             target,
             file,

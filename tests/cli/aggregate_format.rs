@@ -439,3 +439,59 @@ fn log_level_debug_also_explains_every_deduplicated_row() {
     let info = s.aggregate(&[&a, &b], &[]).ok();
     assert!(!info.stderr.contains("DEBUG"), "{}", info.stderr);
 }
+
+#[test]
+fn compressed_shards_give_the_same_outputs_and_are_hashed_as_stored() {
+    let s = Scratch::new();
+    let a = s.shard(
+        "konvid.jsonl",
+        &[
+            row("a", "konvid-1k", json!(4.0)),
+            row("b", "konvid-1k", json!(9.0)),
+        ],
+    );
+    let b = s.shard(
+        "lsvq.jsonl",
+        &[row("a", "lsvq", json!(3.0)), row("c", "lsvq", json!(2.0))],
+    );
+    let plain = s.aggregate(&[&a, &b], &[]).ok();
+    let expected = plain.text();
+    let counters = plain.manifest()["counters"].clone();
+
+    let gz = s.path("konvid.jsonl.gz");
+    crate::common::write_gzip(&gz, &std::fs::read(&a).expect("a"));
+    let zst = s.path("lsvq.jsonl.zst");
+    crate::common::write_zstd(&zst, &std::fs::read(&b).expect("b"));
+    let packed = s.aggregate(&[&gz, &zst], &[]).ok();
+    assert_eq!(packed.text(), expected);
+    let manifest = packed.manifest();
+    assert_eq!(manifest["counters"], counters);
+    let inputs = manifest["run_provenance"]["inputs"]
+        .as_array()
+        .expect("inputs");
+    for (record, path) in inputs.iter().zip([&gz, &zst]) {
+        assert_eq!(record["sha256"], json!(crate::common::sha256_hex(path)));
+        let size = std::fs::metadata(path).expect("size").len();
+        assert_eq!(record["size_bytes"], json!(size));
+    }
+    // The dropped row's warning names the compressed file and its line.
+    assert!(
+        packed.stderr.contains("konvid.jsonl.gz:2: "),
+        "{}",
+        packed.stderr
+    );
+
+    // A damaged archive stops the run, naming the file; nothing is replaced.
+    let mut broken = std::fs::read(&gz).expect("gz");
+    broken.truncate(broken.len() - 12);
+    std::fs::write(&gz, broken).expect("write");
+    let before = std::fs::read(s.path("out.jsonl")).expect("out");
+    let failed = s.aggregate(&[&gz, &zst], &[]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(
+        failed.stderr.contains("konvid.jsonl.gz"),
+        "{}",
+        failed.stderr
+    );
+    assert_eq!(std::fs::read(s.path("out.jsonl")).expect("out"), before);
+}

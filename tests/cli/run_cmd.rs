@@ -448,3 +448,26 @@ fn progress_bar_shows_on_a_terminal_only() {
         "{stderr:?}"
     );
 }
+
+#[test]
+fn compressed_shards_in_the_work_folder_are_found_and_read() {
+    let w = Workflow::new();
+    w.shard("lsvq/lsvq.jsonl", "l1", "lsvq", 4.0);
+    let plain = w.wd().join("lsvq/lsvq.jsonl");
+    let text = std::fs::read(&plain).expect("shard");
+    std::fs::remove_file(&plain).expect("rm");
+    crate::common::write_zstd(&w.wd().join("lsvq/lsvq.jsonl.zst"), &text);
+    w.shard("konvid-1k/konvid_1k.jsonl", "k1", "konvid-1k", 3.0);
+    let packed = w.wd().join("konvid-1k/konvid_1k.jsonl.gz");
+    crate::common::write_gzip(
+        &packed,
+        &std::fs::read(w.wd().join("konvid-1k/konvid_1k.jsonl")).expect("k"),
+    );
+    let (code, stdout, stderr) = run(w.cmd().arg("--dry-run"));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("lsvq/lsvq.jsonl.zst"), "{stdout}");
+    // Both spellings of one slot: the plain one is read, the compressed one ignored.
+    assert!(stderr.contains("konvid_1k.jsonl.gz ignored"), "{stderr}");
+    let m = manifest(&w.wd().join("aggregated/unified_corpus.manifest.json"));
+    assert_eq!(m["counters"]["rows_out"], 2);
+}
