@@ -16,6 +16,7 @@ use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 
+use super::results::{column, one_row};
 use super::session::{collect_sql, register_batches};
 use super::sql;
 use crate::counters::Counters;
@@ -345,12 +346,6 @@ fn with_wide_columns(kept: &RecordBatch, wide: &WideStore) -> Result<RecordBatch
     )?)
 }
 
-fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a Arc<dyn Array>> {
-    batch
-        .column_by_name(name)
-        .ok_or_else(|| Error::Internal(format!("query result has no column {name}")))
-}
-
 fn project<'a>(
     batch: &RecordBatch,
     names: impl Iterator<Item = &'a &'a str>,
@@ -404,15 +399,8 @@ fn fate_batch(batch: &RecordBatch) -> Result<RecordBatch> {
 }
 
 fn read_counters(batches: &[RecordBatch]) -> Result<Counters> {
-    let batch = batches
-        .iter()
-        .find(|b| b.num_rows() == 1)
-        .ok_or_else(|| Error::Internal("counters query returned no row".into()))?;
-    let get = |name: &str| -> Result<u64> {
-        let col = cast(column(batch, name)?, &DataType::UInt64)?;
-        let col = col.as_primitive::<UInt64Type>();
-        Ok(if col.is_null(0) { 0 } else { col.value(0) })
-    };
+    let row = one_row(batches, "counters")?;
+    let get = |name: &str| row.u64(name);
     Ok(Counters {
         inputs_seen: get("inputs_seen")?,
         inputs_missing: get("inputs_missing")?,

@@ -3,6 +3,7 @@
 
 pub mod aggregate;
 pub mod key_bucket;
+pub mod results;
 pub mod runtime;
 pub mod session;
 pub mod spill;

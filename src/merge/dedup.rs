@@ -4,12 +4,13 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayBuilder, AsArray, RecordBatch, StringBuilder, UInt32Builder, UInt64Builder,
+    ArrayBuilder, AsArray, RecordBatch, StringBuilder, UInt32Builder, UInt64Builder,
 };
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type, UInt64Type};
 use datafusion::prelude::SessionContext;
 
+use crate::engine::results::{column, one_row};
 use crate::engine::session::{collect_sql, register_batches};
 use crate::error::{Error, Result};
 
@@ -144,15 +145,8 @@ pub async fn decide(ctx: &SessionContext, mut table: KeyTable, inputs: usize) ->
     register_batches(ctx, "merge_kept", kept_schema, kept_batches)?;
 
     let summary = collect_sql(ctx, SUMMARY_SQL).await?;
-    let b = summary
-        .iter()
-        .find(|b| b.num_rows() == 1)
-        .ok_or_else(|| Error::Internal("merge summary returned no row".into()))?;
-    let get = |name: &str| -> Result<u64> {
-        let col = cast(column(b, name)?, &DataType::UInt64)?;
-        let col = col.as_primitive::<UInt64Type>();
-        Ok(if col.is_null(0) { 0 } else { col.value(0) })
-    };
+    let row = one_row(&summary, "merge summary")?;
+    let get = |name: &str| row.u64(name);
     let decision = Decision {
         rows_in: get("rows_in")?,
         rows_out: get("rows_out")?,
@@ -176,10 +170,4 @@ fn kept_schema() -> SchemaRef {
         Field::new("line", DataType::UInt64, false),
         Field::new("source", DataType::Utf8, true),
     ]))
-}
-
-fn column<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a Arc<dyn Array>> {
-    batch
-        .column_by_name(name)
-        .ok_or_else(|| Error::Internal(format!("merge query result has no column {name}")))
 }
