@@ -6,7 +6,9 @@
 
 use std::io::{self, Write};
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float32Type, Float64Type, SchemaRef};
 use arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -103,6 +105,11 @@ impl<W: Write> Renderer<W> {
                     .map(|f| json_string(f.name()))
                     .collect();
                 let cells = CellText::new(&columns, FloatStyle::RoundTrip, "null")?;
+                let nested: Vec<bool> = batch
+                    .columns()
+                    .iter()
+                    .map(|c| c.data_type().is_nested())
+                    .collect();
                 for row in 0..batch.num_rows() {
                     let mut obj = String::from("{");
                     for (i, col) in columns.iter().enumerate() {
@@ -111,7 +118,12 @@ impl<W: Write> Renderer<W> {
                         }
                         obj.push_str(&names[i]);
                         obj.push_str(": ");
-                        obj.push_str(&json_value(col, row, &cells, i));
+                        if nested[i] && !col.is_null(row) {
+                            // Already JSON text: written as it is.
+                            obj.push_str(col.as_string::<i32>().value(row));
+                        } else {
+                            obj.push_str(&json_value(col, row, &cells, i));
+                        }
                     }
                     obj.push('}');
                     if self.format == Format::Json {
@@ -194,12 +206,16 @@ fn write_err(e: io::Error) -> Error {
 }
 
 /// Columns with every string flavour (views, large, dictionary) turned into plain Utf8,
-/// so the cell code below handles one string type.
+/// so the cell code below handles one string type; nested values (lists, structs, maps)
+/// become their JSON text, which the JSON formats then write as JSON, not as a string.
 fn text_columns(batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
     batch
         .columns()
         .iter()
         .map(|c| {
+            if c.data_type().is_nested() {
+                return nested_as_json(c);
+            }
             let stringy = match c.data_type() {
                 DataType::Utf8View | DataType::LargeUtf8 => true,
                 DataType::Dictionary(_, v) => matches!(
@@ -215,6 +231,26 @@ fn text_columns(batch: &RecordBatch) -> Result<Vec<ArrayRef>> {
             })
         })
         .collect()
+}
+
+/// Each value of a nested column as JSON text, by arrow's JSON writer (null stays null).
+fn nested_as_json(col: &ArrayRef) -> Result<ArrayRef> {
+    let one = RecordBatch::try_from_iter([("v", Arc::clone(col))])?;
+    let mut writer = arrow::json::LineDelimitedWriter::new(Vec::new());
+    writer.write(&one)?;
+    writer.finish()?;
+    let text = writer.into_inner();
+    let values: Vec<Option<String>> = text
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            let row: serde_json::Value =
+                serde_json::from_slice(line).map_err(|e| Error::Internal(e.to_string()))?;
+            // The writer leaves a null value's key out.
+            Ok(row.get("v").map(serde_json::Value::to_string))
+        })
+        .collect::<Result<_>>()?;
+    Ok(Arc::new(StringArray::from(values)))
 }
 
 /// The text of every cell of one batch, column by column.

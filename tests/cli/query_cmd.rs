@@ -329,3 +329,28 @@ fn a_bad_shard_line_names_the_file_and_line() {
         &["bad.jsonl:2", "not a row"],
     );
 }
+
+#[test]
+fn nested_values_are_written_as_real_json() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("n.jsonl");
+    std::fs::write(
+        &p,
+        "{\"src\": \"a\", \"tags\": [\"x\", \"y\"], \"meta\": {\"fps\": 30, \"hdr\": false}}\n\
+         {\"src\": \"b\", \"tags\": null, \"meta\": {\"fps\": 25, \"hdr\": true}}\n",
+    )
+    .expect("write");
+    let out = stdout_ok(query(
+        "SELECT src, tags, meta FROM s ORDER BY src",
+        &[table_arg("s", &p)],
+        "ndjson",
+    ));
+    let rows: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert_eq!(rows[0]["tags"], json!(["x", "y"]));
+    assert_eq!(rows[0]["meta"], json!({"fps": 30, "hdr": false}));
+    assert_eq!(rows[1]["tags"], Value::Null);
+    assert_eq!(rows[1]["meta"]["hdr"], json!(true));
+}
