@@ -158,10 +158,10 @@ pub fn execute(args: Args) -> Result<i32> {
             "{:<10} {:<16} {}{note}",
             finding.word(),
             entry.role,
-            entry.path
+            crate::paths::shown(Path::new(&entry.path))
         );
         if !finding.is_ok() {
-            failed.push(entry.path.clone());
+            failed.push(crate::paths::shown(Path::new(&entry.path)));
         }
     }
     if failed.is_empty() {
