@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use crate::engine::EngineOptions;
 use crate::engine::spill::check_spill_dir;
 use crate::error::Result;
-use crate::log::Level;
+use crate::logger::Level;
 use crate::writers::output_set::WhenBusy;
 
 /// Flags `aggregate` shares with `run`.

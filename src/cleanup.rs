@@ -30,18 +30,30 @@ fn registry() -> MutexGuard<'static, Registry> {
     REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A file to delete if the run is stopped.
-pub fn register_file(path: &Path) {
-    registry().files.insert(path.to_path_buf());
+/// Registers what is being created while the registry is locked, so a signal can never
+/// fall between a file's creation and its registration (the handler holds the same
+/// lock from its clean-up until the process has exited).
+pub struct Registrar<'a>(MutexGuard<'a, Registry>);
+
+impl Registrar<'_> {
+    /// A file to delete if the run is stopped.
+    pub fn file(&mut self, path: &Path) {
+        self.0.files.insert(path.to_path_buf());
+    }
+
+    /// A folder to delete, with everything in it, if the run is stopped.
+    pub fn dir(&mut self, path: &Path) {
+        self.0.dirs.insert(path.to_path_buf());
+    }
+}
+
+/// Runs `create` with the registry locked; it registers what it makes.
+pub fn registering<T>(create: impl FnOnce(&mut Registrar<'_>) -> T) -> T {
+    create(&mut Registrar(registry()))
 }
 
 pub fn forget_file(path: &Path) {
     registry().files.remove(path);
-}
-
-/// A folder to delete, with everything in it, if the run is stopped.
-pub fn register_dir(path: &Path) {
-    registry().dirs.insert(path.to_path_buf());
 }
 
 pub fn forget_dir(path: &Path) {
@@ -53,8 +65,10 @@ pub fn commit_guard() -> MutexGuard<'static, ()> {
     COMMIT.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Deletes everything still registered. Errors are ignored: this runs on the way out.
-pub fn remove_registered() {
+/// Deletes everything still registered and exits with `code`, holding the registry
+/// until the end so nothing new can be created (and left) in between.
+fn remove_registered_and_exit(code: i32, signal: i32) -> ! {
+    let _commit = commit_guard();
     let mut r = registry();
     for f in std::mem::take(&mut r.files) {
         let _ = std::fs::remove_file(f);
@@ -62,6 +76,8 @@ pub fn remove_registered() {
     for d in std::mem::take(&mut r.dirs) {
         let _ = std::fs::remove_dir_all(d);
     }
+    eprintln!("mosagg: stopped by signal {signal}; staged and spill files removed");
+    std::process::exit(code)
 }
 
 /// Starts a thread that turns SIGINT and SIGTERM into a clean exit (130, 143).
@@ -73,10 +89,7 @@ pub fn exit_cleanly_on_signals() -> Result<()> {
         .name("mosagg-signals".into())
         .spawn(move || {
             if let Some(signal) = signals.forever().next() {
-                let _commit = commit_guard();
-                remove_registered();
-                eprintln!("mosagg: stopped by signal {signal}; staged and spill files removed");
-                std::process::exit(128 + signal);
+                remove_registered_and_exit(128 + signal, signal);
             }
         })
         .map_err(|e| Error::io("starting the signal thread", e))?;

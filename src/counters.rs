@@ -1,9 +1,9 @@
 //! The run's accounting.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The nine counters of CONTRACT §6, as the manifest and the summary line report them.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
     pub inputs_seen: u64,
     pub inputs_missing: u64,

@@ -7,24 +7,22 @@
 //! been read and every output staged whole; the manifest is committed last.
 
 use std::ffi::OsString;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::args::CommonArgs;
 use crate::cleanup::Cancel;
 use crate::counters::Counters;
-use crate::engine::aggregate::{Outcome, Reason};
+use crate::engine::aggregate::Outcome;
 use crate::engine::{EngineOptions, aggregate, new_session};
 use crate::error::{Error, Result};
 use crate::loader::scan::ScanShared;
 use crate::loader::{InputFile, InputState, inputs};
-use crate::log::{self, Level};
 use crate::paths::{self, Role, shown};
 use crate::progress;
 use crate::scales::ScaleTable;
 use crate::writers::atomic::Staged;
-use crate::writers::manifest::{self, ManifestParts, OutputRecord};
+use crate::writers::manifest::{self, ManifestParts, OutputKind, OutputRecord};
 use crate::writers::output_set::{self, SetLock};
 use crate::writers::rejects;
 use crate::writers::unified::UnifiedWriters;
@@ -159,10 +157,10 @@ pub fn apply_overrides(overrides: &[Override], inputs: &mut [InputFile]) {
             }
         }
         if !matched {
-            log::warning(&format!(
+            log::warn!(
                 "--corpus-source-override names {}, which is not among --inputs; ignored",
                 shown(&o.path)
-            ));
+            );
         }
     }
 }
@@ -173,12 +171,11 @@ pub fn probe_inputs(paths: &[PathBuf]) -> Result<Vec<InputFile>> {
     for i in &found {
         match i.state {
             InputState::Missing => {
-                log::warning(&format!("input not found, skipping: {}", i.display))
+                log::warn!("input not found, skipping: {}", i.display)
             }
-            InputState::NotAFile => log::warning(&format!(
-                "input is not a regular file, skipping: {}",
-                i.display
-            )),
+            InputState::NotAFile => {
+                log::warn!("input is not a regular file, skipping: {}", i.display)
+            }
             InputState::Present => {}
         }
     }
@@ -234,17 +231,17 @@ pub fn run_job_until(job: Job<'_>, cancel: &Cancel) -> Result<Counters> {
         None => UnifiedWriters::open(&outputs.jsonl, &outputs.parquet, &aggregated_at)?,
     };
 
-    let mut staged: Vec<(Staged, &'static str, u64)> = writers
+    let mut staged: Vec<(Staged, OutputKind, u64)> = writers
         .finish()?
         .into_iter()
-        .zip(["jsonl", "parquet"])
+        .zip([OutputKind::Jsonl, OutputKind::Parquet])
         .map(|((file, rows), kind)| (file, kind, rows))
         .collect();
     let rows_out = staged.first().map_or(0, |s| s.2);
     if let Some(path) = &outputs.rejects {
         staged.push((
             rejects::stage(path, &outcome.rejects)?,
-            "rejects",
+            OutputKind::Rejects,
             outcome.rejects.len() as u64,
         ));
     }
@@ -258,22 +255,23 @@ pub fn run_job_until(job: Job<'_>, cancel: &Cancel) -> Result<Counters> {
     let records: Vec<OutputRecord> = staged
         .iter()
         .map(|(s, kind, rows)| OutputRecord {
-            kind,
+            kind: *kind,
             path: s.target().to_string_lossy().into_owned(),
             sha256: s.sha256.clone(),
-            bytes: s.bytes,
+            size_bytes: s.bytes,
             rows: *rows,
         })
         .collect();
-    let doc = manifest::build(&ManifestParts {
+    let doc = manifest::build(ManifestParts {
         counters: &outcome.counters,
         scales: &job.scales,
         inputs: &inputs,
         input_stats: &outcome.input_stats,
-        outputs: &records,
+        outputs: records,
         argv: &job.argv,
         aggregated_at: &aggregated_at,
-    })?;
+        manifest_path: &outputs.manifest,
+    });
     let manifest_staged = manifest::stage(&outputs.manifest, &doc)?;
     // The last moment a stop can still leave the old output set in place.
     cancel.check()?;
@@ -320,16 +318,17 @@ fn read_and_rank(
             &job.scales,
             aggregate::Plan {
                 partitions: opts.partitions,
-                explain_duplicates: job.common.rejects.is_some() || log::enabled(Level::Debug),
+                explain_duplicates: job.common.rejects.is_some()
+                    || log::log_enabled!(log::Level::Debug),
             },
             observe,
             |kept| {
                 if writers.is_none() {
                     // The first kept row comes out only after every input is read and ranked.
-                    log::debug(&format!(
+                    log::debug!(
                         "inputs read and ranked in {:.3} s",
                         started.elapsed().as_secs_f64()
-                    ));
+                    );
                     writers = Some(UnifiedWriters::open(
                         &outputs.jsonl,
                         &outputs.parquet,
@@ -355,10 +354,7 @@ fn read_and_rank(
     })?;
     // The bar goes before any warning or summary is printed under it.
     drop(watch);
-    log::debug(&format!(
-        "query finished in {:.3} s",
-        started.elapsed().as_secs_f64()
-    ));
+    log::debug!("query finished in {:.3} s", started.elapsed().as_secs_f64());
     Ok((outcome, writers))
 }
 
@@ -372,31 +368,16 @@ fn present_bytes(inputs: &[InputFile]) -> u64 {
         .sum()
 }
 
-/// One WARNING line per dropped row, in input order, as the reference logs them.
+/// One WARNING line per dropped row, in input order, as the reference logs them; at
+/// DEBUG also one line per deduplicated row, naming the row that won.
 fn report_rejects(outcome: &Outcome) {
-    let stderr = std::io::stderr();
-    let mut err = std::io::BufWriter::new(stderr.lock());
     for r in &outcome.rejects {
-        let level = if r.reason.is_drop() {
-            Level::Warning
+        if r.reason.is_drop() {
+            log::warn!("{}:{}: {}; row dropped", r.path, r.line, r.detail);
         } else {
-            Level::Debug
-        };
-        if log::enabled(level) {
-            let name = if level == Level::Warning {
-                "WARNING"
-            } else {
-                "DEBUG"
-            };
-            let tail = if r.reason == Reason::CrossCorpusDup || r.reason == Reason::SameCorpusDup {
-                "row deduplicated"
-            } else {
-                "row dropped"
-            };
-            let _ = writeln!(err, "{name} {}:{}: {}; {tail}", r.path, r.line, r.detail);
+            log::debug!("{}:{}: {}; row deduplicated", r.path, r.line, r.detail);
         }
     }
-    let _ = err.flush();
 }
 
 #[cfg(test)]

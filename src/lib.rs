@@ -12,7 +12,7 @@ pub mod error;
 pub mod job;
 pub mod json;
 pub mod loader;
-pub mod log;
+pub mod logger;
 pub mod merge;
 pub mod numfmt;
 pub mod paths;

@@ -11,6 +11,7 @@ fn main() {
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
     let cli = Cli::parse_from(argv_os);
+    mosagg::logger::install();
     if let Err(e) = mosagg::cleanup::exit_cleanly_on_signals() {
         eprintln!("error: {e}");
         std::process::exit(e.exit_code());

@@ -9,15 +9,8 @@
 
 use std::path::Path;
 
-use serde_json::{Map, Value};
-
 use crate::error::{Error, Result};
 use crate::scales::{ScaleSpec, ScaleTable, builtin};
-
-/// The fields every entry must carry.
-const NUMBER_FIELDS: [&str; 4] = ["slope", "intercept", "native_min", "native_max"];
-/// Optional: a citation or note shown by `mosagg scales`.
-const SOURCE_FIELD: &str = "source";
 
 /// The table in force: the built-in one, with `path`'s entries laid over it when given.
 pub fn table_in_force(path: Option<&Path>) -> Result<ScaleTable> {
@@ -33,111 +26,60 @@ pub fn load(path: &Path) -> Result<ScaleTable> {
     let shown = crate::paths::shown(path);
     let usage = |problem: String| Error::Usage(format!("--scales {shown}: {problem}"));
     let text = std::fs::read_to_string(path).map_err(|e| usage(format!("cannot read it ({e})")))?;
-    let doc: Value =
-        serde_json::from_str(&text).map_err(|e| usage(format!("not valid JSON ({e})")))?;
-    parse(&doc, &shown).map_err(usage)
+    parse(&text, &shown).map_err(usage)
 }
 
-/// Checks a parsed document; the error is a sentence without the file name.
-pub fn parse(doc: &Value, origin: &str) -> std::result::Result<ScaleTable, String> {
-    let Value::Object(entries) = doc else {
-        return Err(format!(
-            "expected a JSON object of label -> conversion, got {}",
-            kind(doc)
-        ));
-    };
-    let mut table = ScaleTable::new();
-    for (label, entry) in entries {
-        let spec =
-            parse_entry(label, entry, origin).map_err(|p| format!("entry {label:?}: {p}"))?;
-        table.insert(label.clone(), spec);
+/// Reads the document's shape with serde (which names the line and column of a wrong
+/// type, a missing or unknown field), then checks its meaning; the error is a sentence
+/// without the file name.
+pub fn parse(text: &str, origin: &str) -> std::result::Result<ScaleTable, String> {
+    // `ScaleSpec` refuses unknown fields: a typo such as "slop" would otherwise surface
+    // later as a confusing "missing field".
+    let mut table: ScaleTable = serde_json::from_str(text).map_err(|e| {
+        use serde_json::error::Category;
+        match e.classify() {
+            Category::Data => format!(
+                "not a table of label -> {{slope, intercept, native_min, native_max, scale_label, source?}} ({e})"
+            ),
+            _ => format!("not valid JSON ({e})"),
+        }
+    })?;
+    for (label, spec) in &mut table {
+        check(label, spec).map_err(|p| format!("entry {label:?}: {p}"))?;
+        if spec.source.is_empty() {
+            spec.source = format!("--scales {origin}");
+        }
     }
     Ok(table)
 }
 
-fn parse_entry(label: &str, entry: &Value, origin: &str) -> std::result::Result<ScaleSpec, String> {
+/// What serde cannot see: a conversion that would be meaningless.
+fn check(label: &str, spec: &ScaleSpec) -> std::result::Result<(), String> {
     if label.trim().is_empty() {
         return Err("the label is empty".into());
     }
-    let Value::Object(fields) = entry else {
-        return Err(format!("expected an object, got {}", kind(entry)));
-    };
-    if let Some(unknown) = fields
-        .keys()
-        .find(|k| !NUMBER_FIELDS.contains(&k.as_str()) && *k != "scale_label" && *k != SOURCE_FIELD)
-    {
-        // Refusing unknown keys catches typos such as "slop", which would otherwise
-        // surface later as a confusing "missing field".
-        return Err(format!(
-            "unknown field {unknown:?} (expected slope, intercept, native_min, native_max, scale_label, optional source)"
-        ));
+    if spec.scale_label.trim().is_empty() {
+        return Err("\"scale_label\" is empty".into());
     }
-    let [slope, intercept, native_min, native_max] = NUMBER_FIELDS.map(|f| number(fields, f));
-    let (slope, intercept, native_min, native_max) = (slope?, intercept?, native_min?, native_max?);
-    let scale_label = match fields.get("scale_label") {
-        None => return Err("missing field \"scale_label\"".into()),
-        Some(Value::String(s)) if !s.trim().is_empty() => s.clone(),
-        Some(Value::String(_)) => return Err("\"scale_label\" is empty".into()),
-        Some(other) => {
-            return Err(format!(
-                "\"scale_label\" must be a string, got {}",
-                kind(other)
-            ));
-        }
-    };
-    let source = match fields.get(SOURCE_FIELD) {
-        None => format!("--scales {origin}"),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => return Err(format!("\"source\" must be a string, got {}", kind(other))),
-    };
-    if slope == 0.0 {
+    if spec.slope == 0.0 {
         return Err("\"slope\" is 0, which maps every native score to the same MOS".into());
     }
-    if native_min >= native_max {
+    if spec.native_min >= spec.native_max {
         return Err(format!(
-            "\"native_min\" ({native_min}) must be below \"native_max\" ({native_max})"
+            "\"native_min\" ({}) must be below \"native_max\" ({})",
+            spec.native_min, spec.native_max
         ));
     }
-    Ok(ScaleSpec {
-        slope,
-        intercept,
-        native_min,
-        native_max,
-        scale_label,
-        source,
-    })
-}
-
-/// A finite JSON number; strings, booleans and nulls are refused, not coerced.
-fn number(fields: &Map<String, Value>, name: &str) -> std::result::Result<f64, String> {
-    match fields.get(name) {
-        None => Err(format!("missing field {name:?}")),
-        Some(Value::Number(n)) => match n.as_f64() {
-            Some(v) if v.is_finite() => Ok(v),
-            _ => Err(format!("{name:?} is not a finite number")),
-        },
-        Some(other) => Err(format!("{name:?} must be a number, got {}", kind(other))),
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn entry(v: Value) -> std::result::Result<ScaleTable, String> {
-        parse(&json!({ "live-vqc": v }), "t.json")
+        parse(&json!({ "live-vqc": v }).to_string(), "t.json")
     }
 
     #[test]
@@ -158,17 +100,28 @@ mod tests {
             entry(e).expect_err("must be refused")
         };
         assert!(with("slope", json!(0)).contains("slope"));
-        assert!(with("slope", json!("25")).contains("must be a number"));
+        assert!(with("slope", json!("25")).contains("invalid type: string \"25\", expected f64"));
         assert!(with("native_min", json!(5)).contains("must be below"));
-        assert!(with("scale_label", json!(3)).contains("scale_label"));
-        assert!(with("slop", json!(1)).contains("unknown field"));
+        assert!(with("scale_label", json!(3)).contains("expected a string"));
+        assert!(with("scale_label", json!(" ")).contains("\"scale_label\" is empty"));
+        assert!(with("slop", json!(1)).contains("unknown field `slop`"));
         let mut missing = base.clone();
         missing.as_object_mut().map(|m| m.remove("intercept"));
         assert!(
             entry(missing)
                 .expect_err("missing")
-                .contains("missing field \"intercept\"")
+                .contains("missing field `intercept`")
         );
-        assert!(parse(&json!([1]), "t").is_err());
+        assert!(parse("[1]", "t").is_err());
+        assert!(
+            parse("{", "t")
+                .expect_err("syntax")
+                .contains("not valid JSON")
+        );
+        assert!(
+            parse("{\n  \"x\": 3\n}", "t")
+                .expect_err("shape")
+                .contains("line 2 column")
+        );
     }
 }

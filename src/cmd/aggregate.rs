@@ -6,7 +6,6 @@ use crate::args::CommonArgs;
 use crate::counters::Counters;
 use crate::error::Result;
 use crate::job::{Job, run_job};
-use crate::log;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -21,7 +20,7 @@ pub struct Args {
 }
 
 pub fn execute(args: Args, argv: Vec<String>) -> Result<Counters> {
-    log::set_level(args.common.log_level);
+    crate::logger::set_level(args.common.log_level);
     let scales = crate::scales_file::table_in_force(args.common.scales.as_deref())?;
     run_job(Job {
         inputs: args.inputs,

@@ -12,7 +12,6 @@ use std::process::Command;
 use crate::args::CommonArgs;
 use crate::error::{Error, Result};
 use crate::job::{Job, run_job};
-use crate::log;
 use crate::paths::shown;
 
 /// The trainer the reference starts when nothing else is named.
@@ -90,7 +89,7 @@ fn env_nonempty(name: &str) -> Option<OsString> {
 }
 
 pub fn execute(args: Args, argv: Vec<String>) -> Result<i32> {
-    log::set_level(args.common.log_level);
+    crate::logger::set_level(args.common.log_level);
     let scales = crate::scales_file::table_in_force(args.common.scales.as_deref())?;
     let workdir = &args.workdir;
     let output = args
@@ -148,10 +147,10 @@ fn report(d: &Discovery, workdir: &Path) {
         }
     }
     for p in &d.ignored {
-        log::warning(&format!(
+        log::warn!(
             "{} ignored: the conventional name in the same folder was read instead",
             shown(p)
-        ));
+        );
     }
 }
 

@@ -14,7 +14,6 @@ use datafusion::scalar::ScalarValue;
 use super::query::{register_path, runtime};
 use crate::engine::{EngineOptions, new_session};
 use crate::error::{Error, Result};
-use crate::log;
 use crate::table_out::{FloatStyle, Format, Renderer, is_broken_pipe};
 
 pub const STATS_SQL: &str = include_str!("../../sql/stats.sql");
@@ -102,7 +101,7 @@ pub fn execute(args: Args) -> Result<i32> {
         let series = plot::series_from_batches(hist)?;
         let svg = plot::render_svg(&series, *bin_width, &args.by)?;
         plot::write_svg(path, &svg)?;
-        log::info(&format!("wrote {}", crate::paths::shown(path)));
+        log::info!("wrote {}", crate::paths::shown(path));
     }
     match print(&computed, args.format) {
         Err(e) if is_broken_pipe(&e) => Ok(0),

@@ -19,7 +19,9 @@ use crate::job::sibling;
 use crate::error::{Error, Result};
 use crate::loader::scan::hex;
 use crate::progress::Progress;
-use crate::writers::manifest::MANIFEST_SCHEMA;
+use crate::writers::manifest::{
+    InputRecordState, MANIFEST_SCHEMA, Manifest, OutputKind, Provenance,
+};
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
@@ -223,70 +225,38 @@ fn read_manifest(path: &Path) -> Result<(Vec<Entry>, Option<String>)> {
             schema.map_or("missing".into(), |s| format!("{s:?}"))
         )));
     }
-    let list = |name: &str| -> Result<Vec<Value>> {
-        doc.pointer(&format!("/run_provenance/{name}"))
-            .and_then(Value::as_array)
-            .cloned()
-            .ok_or_else(|| bad(format!("run_provenance.{name} is missing or not a list")))
-    };
-    let mut entries = Vec::new();
-    for (kind, items) in [("inputs", list("inputs")?), ("outputs", list("outputs")?)] {
-        for (i, item) in items.iter().enumerate() {
-            let path = item
-                .get("path")
-                .and_then(Value::as_str)
-                .ok_or_else(|| bad(format!("run_provenance.{kind}[{i}] has no path")))?;
-            let role = if kind == "inputs" {
-                "input".to_owned()
-            } else {
-                let k = item.get("kind").and_then(Value::as_str).unwrap_or("file");
-                format!("output ({k})")
-            };
-            entries.push(Entry {
-                role,
-                path: path.to_owned(),
-                existed: kind == "outputs"
-                    || item.get("exists").and_then(Value::as_bool).unwrap_or(true),
-                was_not_a_file: item.get("state").and_then(Value::as_str)
-                    == Some("not_a_regular_file"),
-                sha256: item
-                    .get("sha256")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned),
-            });
-        }
-    }
-    Ok((entries, manifest_written_as(&doc)))
+    let manifest: Manifest =
+        serde_json::from_value(doc).map_err(|e| bad(format!("a malformed manifest ({e})")))?;
+    let prov = &manifest.run_provenance;
+    let inputs = prov.inputs.iter().map(|i| Entry {
+        role: "input".to_owned(),
+        path: i.path.clone(),
+        existed: i.exists,
+        was_not_a_file: i.state == InputRecordState::NotARegularFile,
+        sha256: i.sha256.clone(),
+    });
+    let outputs = prov.outputs.iter().map(|o| Entry {
+        role: format!("output ({})", o.kind.as_str()),
+        path: o.path.clone(),
+        existed: true,
+        was_not_a_file: false,
+        sha256: Some(o.sha256.clone()),
+    });
+    let entries = inputs.chain(outputs).collect();
+    Ok((entries, manifest_written_as(prov)))
 }
 
-/// The manifest's own path as the run spelt it: `--manifest-out` from the recorded argv,
-/// else the default beside the JSONL output.
-fn manifest_written_as(doc: &Value) -> Option<String> {
-    let argv: Vec<&str> = doc
-        .pointer("/run_provenance/argv")?
-        .as_array()?
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    for (i, arg) in argv.iter().enumerate() {
-        if let Some(v) = arg.strip_prefix("--manifest-out=") {
-            return Some(v.to_owned());
-        }
-        if *arg == "--manifest-out" {
-            return argv.get(i + 1).map(|v| (*v).to_owned());
-        }
+/// The manifest's own path as the run spelt it: recorded since 0.1.1; before that,
+/// the default beside the JSONL output.
+fn manifest_written_as(prov: &Provenance) -> Option<String> {
+    if let Some(p) = &prov.manifest_path {
+        return Some(p.clone());
     }
-    let jsonl = doc
-        .pointer("/run_provenance/outputs")?
-        .as_array()?
-        .iter()
-        .find(|o| o.get("kind").and_then(Value::as_str) == Some("jsonl"))?
-        .get("path")?
-        .as_str()?;
+    let jsonl = prov.outputs.iter().find(|o| o.kind == OutputKind::Jsonl)?;
     Some(
-        sibling(Path::new(jsonl), ".manifest.json")
-            .display()
-            .to_string(),
+        sibling(Path::new(&jsonl.path), ".manifest.json")
+            .to_string_lossy()
+            .into_owned(),
     )
 }
 
@@ -393,18 +363,18 @@ mod tests {
     }
 
     #[test]
-    fn recorded_manifest_path_comes_from_argv_or_the_jsonl() {
-        let doc = serde_json::json!({"run_provenance": {
-            "argv": ["mosagg", "aggregate", "--manifest-out", "m/x.json"],
-            "outputs": [{"kind": "jsonl", "path": "out/u.jsonl"}]}});
-        assert_eq!(manifest_written_as(&doc).as_deref(), Some("m/x.json"));
-        let doc = serde_json::json!({"run_provenance": {
-            "argv": ["mosagg", "aggregate"],
-            "outputs": [{"kind": "jsonl", "path": "out/u.jsonl"}]}});
+    fn recorded_manifest_path_comes_from_the_field_or_the_jsonl() {
+        let mut prov: Provenance = serde_json::from_value(serde_json::json!({
+            "tool": "mosagg", "version": "0.1.0", "argv": [], "aggregated_at_utc": "",
+            "inputs": [],
+            "outputs": [{"kind": "jsonl", "path": "out/u.jsonl", "sha256": "", "size_bytes": 0, "rows": 0}]}))
+        .expect("provenance");
         assert_eq!(
-            manifest_written_as(&doc).as_deref(),
+            manifest_written_as(&prov).as_deref(),
             Some("out/u.manifest.json")
         );
+        prov.manifest_path = Some("m/x.json".into());
+        assert_eq!(manifest_written_as(&prov).as_deref(), Some("m/x.json"));
     }
 
     #[test]

@@ -21,19 +21,22 @@ impl SpillFolder {
     pub fn create(parent: Option<&Path>) -> Result<Self> {
         let parent = parent.map_or_else(std::env::temp_dir, Path::to_path_buf);
         sweep_stale(&parent);
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("{PREFIX}{}-", std::process::id()))
-            .tempdir_in(&parent)
-            .map_err(|e| {
-                Error::io(
-                    format!(
-                        "creating a spill folder in {} (--spill-dir)",
-                        shown(&parent)
-                    ),
-                    e,
-                )
-            })?;
-        crate::cleanup::register_dir(dir.path());
+        let dir = crate::cleanup::registering(|r| {
+            let dir = tempfile::Builder::new()
+                .prefix(&format!("{PREFIX}{}-", std::process::id()))
+                .tempdir_in(&parent)?;
+            r.dir(dir.path());
+            Ok(dir)
+        })
+        .map_err(|e| {
+            Error::io(
+                format!(
+                    "creating a spill folder in {} (--spill-dir)",
+                    shown(&parent)
+                ),
+                e,
+            )
+        })?;
         Ok(Self { dir })
     }
 
@@ -77,10 +80,10 @@ fn sweep_stale(parent: &Path) {
         if pid != std::process::id() && !crate::cleanup::process_alive(pid) {
             let path: PathBuf = entry.path();
             if std::fs::remove_dir_all(&path).is_ok() {
-                crate::log::info(&format!(
+                log::info!(
                     "removed spill folder {}, left by an earlier run (pid {pid}) that was stopped",
                     shown(&path)
-                ));
+                );
             }
         }
     }

@@ -86,10 +86,10 @@ pub fn sweep_stale(target: &Path) {
         {
             let path = entry.path();
             if std::fs::remove_file(&path).is_ok() {
-                crate::log::info(&format!(
+                log::info!(
                     "removed {}, left by an earlier run (pid {pid}) that was stopped",
                     crate::paths::shown(&path)
-                ));
+                );
             }
         }
     }
@@ -104,12 +104,15 @@ impl AtomicOutput {
             .map_err(|e| Error::io(format!("creating folder {}", shown(&dir)), e))?;
         let mut prefix = temp_prefix(target);
         prefix.push(format!("{}-", std::process::id()));
-        let file = tempfile::Builder::new()
-            .prefix(&prefix)
-            .suffix(".tmp")
-            .tempfile_in(&dir)
-            .map_err(|e| Error::io(format!("creating a temporary file in {}", shown(&dir)), e))?;
-        crate::cleanup::register_file(file.path());
+        let file = crate::cleanup::registering(|r| {
+            let file = tempfile::Builder::new()
+                .prefix(&prefix)
+                .suffix(".tmp")
+                .tempfile_in(&dir)?;
+            r.file(file.path());
+            Ok(file)
+        })
+        .map_err(|e| Error::io(format!("creating a temporary file in {}", shown(&dir)), e))?;
         let registered = Registered(file.path().to_path_buf());
         // Temporary files are private (0600); the finished output is an ordinary file.
         #[cfg(unix)]

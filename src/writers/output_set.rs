@@ -67,10 +67,10 @@ impl LockFile {
                             shown(target)
                         )));
                     }
-                    crate::log::info(&format!(
+                    log::info!(
                         "waiting for another mosagg run{holder}, which is writing {}",
                         shown(target)
-                    ));
+                    );
                     file.lock()
                         .map_err(|e| Error::io(context("waiting for"), e))?;
                 }
@@ -82,7 +82,8 @@ impl LockFile {
                 file.set_len(0)
                     .and_then(|()| writeln!(file, "{}", std::process::id()))
                     .map_err(|e| Error::io(context("writing"), e))?;
-                cleanup::register_file(&path);
+                // A lock file is only ever deleted by the run that holds it.
+                cleanup::registering(|r| r.file(&path));
                 return Ok(Self { path, _file: file });
             }
         }
@@ -301,10 +302,10 @@ fn recover(manifest: &Path) -> Result<bool> {
             e,
         )
     })?;
-    crate::log::info(&format!(
+    log::info!(
         "completed the commit of {} that a stopped run had begun",
         shown(manifest)
-    ));
+    );
     Ok(true)
 }
 

@@ -91,15 +91,21 @@ fn malformed_files_exit_2_naming_the_file_and_the_problem() {
         r#""slope": 25, "intercept": -25, "native_min": 1, "native_max": 5, "scale_label": "acr""#;
     let cases: Vec<(String, &str)> = vec![
         ("{".into(), "not valid JSON"),
-        ("[1, 2]".into(), "expected a JSON object"),
-        (r#"{"new": 3}"#.into(), "entry \"new\": expected an object"),
+        (
+            "[1, 2]".into(),
+            "invalid type: sequence, expected a map at line 1",
+        ),
+        (
+            r#"{"new": 3}"#.into(),
+            "invalid type: integer `3`, expected struct ScaleSpec",
+        ),
         (
             entry(&ok.replace(r#""intercept": -25, "#, "")),
-            "missing field \"intercept\"",
+            "missing field `intercept`",
         ),
         (
             entry(&ok.replace(r#""slope": 25"#, r#""slope": "25""#)),
-            "\"slope\" must be a number",
+            "invalid type: string \"25\", expected f64",
         ),
         (
             entry(&ok.replace(r#""slope": 25"#, r#""slope": 0"#)),
@@ -115,7 +121,7 @@ fn malformed_files_exit_2_naming_the_file_and_the_problem() {
         ),
         (
             entry(&ok.replace(r#""native_max": 5"#, r#""native_max": null"#)),
-            "\"native_max\" must be a number",
+            "invalid type: null, expected f64",
         ),
         (
             entry(&ok.replace(r#""native_max": 5"#, r#""native_max": 1e999"#)),
@@ -123,12 +129,9 @@ fn malformed_files_exit_2_naming_the_file_and_the_problem() {
         ),
         (
             entry(&ok.replace(r#""scale_label": "acr""#, r#""scale_label": 1"#)),
-            "\"scale_label\" must be a string",
+            "invalid type: integer `1`, expected a string",
         ),
-        (
-            entry(&format!("{ok}, \"slop\": 1")),
-            "unknown field \"slop\"",
-        ),
+        (entry(&format!("{ok}, \"slop\": 1")), "unknown field `slop`"),
     ];
     for (text, problem) in cases {
         let s = Scratch::new();
