@@ -203,15 +203,7 @@ pub fn run_job_until(job: Job<'_>, cancel: &Cancel) -> Result<Counters> {
     let overrides = parse_overrides(&common.overrides, &job.scales)?;
     let opts = common.engine.options()?;
     let outputs = OutputPaths::new(&job.output, common);
-    let input_roles: Vec<Role<'_>> = job
-        .inputs
-        .iter()
-        .map(|p| Role {
-            flag: "--inputs",
-            path: p,
-        })
-        .collect();
-    paths::check_outputs(&input_roles, &outputs.roles())?;
+    paths::check_outputs(&paths::roles("--inputs", &job.inputs), &outputs.roles())?;
 
     let targets: Vec<&Path> = outputs.roles().iter().map(|r| r.path).collect();
     let _lock = SetLock::acquire(&targets, Some(&outputs.manifest), common.lock.when_busy())?;

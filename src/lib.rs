@@ -14,7 +14,6 @@ pub mod json;
 pub mod loader;
 pub mod logger;
 pub mod merge;
-pub mod numfmt;
 pub mod paths;
 pub mod progress;
 pub mod scales;

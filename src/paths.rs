@@ -107,6 +107,11 @@ pub struct Role<'a> {
     pub path: &'a Path,
 }
 
+/// The same flag for every path of a list (`--inputs a b c`).
+pub fn roles<'a>(flag: &'static str, paths: &'a [PathBuf]) -> Vec<Role<'a>> {
+    paths.iter().map(|path| Role { flag, path }).collect()
+}
+
 /// Refuses, before anything is read or written, an output that is also an input, two
 /// outputs that are one file, and an output that is an existing folder: usage errors
 /// (exit 2) naming both flags. Inputs may repeat among themselves.

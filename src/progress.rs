@@ -1,18 +1,15 @@
 //! A progress bar on stderr for long runs: bytes read of the total, and rows per second.
 //!
-//! Shown only when stderr is a terminal, so logs, pipes and CI output stay free of
-//! escape codes. Work is sampled from a background thread rather than reported by the
+//! Shown only when stderr is a terminal (indicatif's own check), so logs, pipes and CI
+//! output stay free of escape codes. Work is sampled from a background thread rather than reported by the
 //! workers themselves: the scan already keeps atomic counters, and polling them a few
 //! times a second costs nothing on the hot path.
 
-use std::io::IsTerminal;
 use std::sync::mpsc::{RecvTimeoutError, Sender, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-
-use crate::numfmt::thousands;
+use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// How often the background thread samples the counters.
 const SAMPLE_EVERY: Duration = Duration::from_millis(100);
@@ -20,26 +17,22 @@ const SAMPLE_EVERY: Duration = Duration::from_millis(100);
 const TEMPLATE: &str =
     "{prefix} [{elapsed_precise}] {wide_bar} {binary_bytes}/{binary_total_bytes} {msg}";
 
-/// A bar that may be invisible; every method is a no-op when it is.
+/// A bar that may be invisible (indicatif hides it when stderr is not a terminal).
 pub struct Progress {
-    bar: Option<ProgressBar>,
+    bar: ProgressBar,
     started: Instant,
 }
 
 impl Progress {
     /// A bar labelled `what` over `total_bytes`, drawn only if stderr is a terminal.
     pub fn new(what: &str, total_bytes: u64) -> Self {
-        let bar = std::io::stderr().is_terminal().then(|| {
-            let style = ProgressStyle::with_template(TEMPLATE)
-                .unwrap_or_else(|_| ProgressStyle::default_bar());
-            let bar =
-                ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::stderr())
-                    .with_style(style)
-                    .with_prefix(what.to_owned())
-                    .with_message(rate_message(0, Duration::ZERO));
-            bar.tick();
-            bar
-        });
+        let style =
+            ProgressStyle::with_template(TEMPLATE).unwrap_or_else(|_| ProgressStyle::default_bar());
+        let bar = ProgressBar::with_draw_target(Some(total_bytes), ProgressDrawTarget::stderr())
+            .with_style(style)
+            .with_prefix(what.to_owned())
+            .with_message(rate_message(0, Duration::ZERO));
+        bar.tick();
         Self {
             bar,
             started: Instant::now(),
@@ -47,22 +40,21 @@ impl Progress {
     }
 
     pub fn is_shown(&self) -> bool {
-        self.bar.as_ref().is_some_and(|b| !b.is_hidden())
+        !self.bar.is_hidden()
     }
 
     /// Records the work done so far (absolute values, not increments).
     pub fn update(&self, bytes: u64, rows: u64) {
-        if let Some(bar) = &self.bar {
-            bar.set_position(bytes);
-            bar.set_message(rate_message(rows, self.started.elapsed()));
+        if self.is_shown() {
+            self.bar.set_position(bytes);
+            self.bar
+                .set_message(rate_message(rows, self.started.elapsed()));
         }
     }
 
     /// Removes the bar, so the summary line that follows starts on a clean line.
     pub fn clear(&self) {
-        if let Some(bar) = &self.bar {
-            bar.finish_and_clear();
-        }
+        self.bar.finish_and_clear();
     }
 }
 
@@ -81,11 +73,7 @@ fn rate_message(rows: u64, elapsed: Duration) -> String {
     } else {
         0
     };
-    format!(
-        "{} rows, {} rows/s",
-        thousands(i64::try_from(rows).unwrap_or(i64::MAX)),
-        thousands(i64::try_from(rate).unwrap_or(i64::MAX))
-    )
+    format!("{} rows, {} rows/s", HumanCount(rows), HumanCount(rate))
 }
 
 /// A thread that keeps a bar up to date from a sampling function until dropped.
@@ -158,5 +146,9 @@ mod tests {
             "500 rows, 250 rows/s"
         );
         assert_eq!(rate_message(5, Duration::ZERO), "5 rows, 0 rows/s");
+        assert_eq!(
+            rate_message(1_234_567, Duration::from_secs(1)),
+            "1,234,567 rows, 1,234,567 rows/s"
+        );
     }
 }

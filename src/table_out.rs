@@ -136,7 +136,13 @@ impl<W: Write> Renderer<W> {
                     .iter()
                     .map(|f| f.name().clone())
                     .collect();
-                let drawn = draw_table(header, std::mem::take(&mut self.table_rows));
+                let right: Vec<bool> = self
+                    .schema
+                    .fields()
+                    .iter()
+                    .map(|f| f.data_type().is_numeric())
+                    .collect();
+                let drawn = draw_table(header, &right, std::mem::take(&mut self.table_rows));
                 writeln!(self.out, "{drawn}").map_err(write_err)?;
             }
             Format::Json => {
@@ -150,28 +156,19 @@ impl<W: Write> Renderer<W> {
 }
 
 /// A comfy-table with one header row, fitted to the terminal when there is one.
-pub fn draw_table(header: Vec<String>, rows: Vec<Vec<String>>) -> String {
+/// `right` marks the columns to right-align: numbers, so digits of equal weight line up.
+pub fn draw_table(header: Vec<String>, right: &[bool], rows: Vec<Vec<String>>) -> String {
     let mut table = Table::new();
     table
         .load_style(presets::UTF8_FULL_CONDENSED)
         // Dynamic wraps cells to the terminal's width; piped output is not wrapped.
         .set_content_arrangement(ContentArrangement::Dynamic);
-    // Numbers read best right-aligned, so digits of equal weight line up.
-    let numeric: Vec<bool> = (0..header.len())
-        .map(|c| {
-            !rows.is_empty()
-                && rows.iter().all(|r| {
-                    r.get(c)
-                        .is_some_and(|v| v.parse::<f64>().is_ok() || v == "NULL")
-                })
-        })
-        .collect();
     table.set_header(header);
     for row in rows {
         table.add_row(row);
     }
-    for (c, is_num) in numeric.into_iter().enumerate() {
-        if let (true, Some(col)) = (is_num, table.column_mut(c)) {
+    for (c, _) in right.iter().enumerate().filter(|(_, r)| **r) {
+        if let Some(col) = table.column_mut(c) {
             col.set_cell_alignment(CellAlignment::Right);
         }
     }

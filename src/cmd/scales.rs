@@ -95,7 +95,9 @@ pub fn render(table: &ScaleTable, format: ScalesFormat) -> Result<String> {
                     ]
                 })
                 .collect();
-            Ok(draw_table(header, rows) + "\n")
+            // label, then four numbers, then two texts.
+            let right = [false, true, true, true, true, false, false];
+            Ok(draw_table(header, &right, rows) + "\n")
         }
     }
 }

@@ -18,7 +18,7 @@ use crate::engine::{EngineOptions, new_session};
 use crate::error::{Error, LoadError, Result};
 use crate::json::Value;
 use crate::json::write::write_value;
-use crate::paths::{Role, check_outputs};
+use crate::paths::{Role, check_outputs, roles};
 use crate::progress::Progress;
 use crate::writers::atomic::AtomicOutput;
 use crate::writers::output_set::{SetLock, WhenBusy, commit};
@@ -81,19 +81,11 @@ pub fn probe(paths: &[PathBuf]) -> Result<Vec<MergeInput>> {
 }
 
 pub fn run(job: &MergeJob<'_>) -> Result<Summary> {
-    let input_roles: Vec<Role<'_>> = job
-        .inputs
-        .iter()
-        .map(|p| Role {
-            flag: "--inputs",
-            path: p,
-        })
-        .collect();
-    let output_role = Role {
+    let output = Role {
         flag: "--output",
         path: job.output,
     };
-    check_outputs(&input_roles, &[output_role])?;
+    check_outputs(&roles("--inputs", job.inputs), &[output])?;
     let _lock = SetLock::acquire(&[job.output], None, job.when_busy)?;
     let inputs = probe(job.inputs)?;
     let total: u64 = inputs.iter().map(|i| i.bytes).sum();

@@ -11,8 +11,8 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use plotters::prelude::*;
 
 use crate::error::{Error, Result};
-use crate::numfmt::thousands;
 use crate::writers::atomic::AtomicOutput;
+use indicatif::HumanCount;
 
 /// Okabe & Ito's colour-blind-safe palette (yellow last: faint on white).
 const PALETTE: [RGBColor; 8] = [
@@ -132,7 +132,11 @@ pub fn render_svg(series: &[Series], bin_width: f64, group_by: &str) -> Result<S
             chart
                 .draw_series(LineSeries::new(steps, colour.stroke_width(2)))
                 .map_err(draw_err)?
-                .label(format!("{} (n = {})", s.label, thousands(s.clips)))
+                .label(format!(
+                    "{} (n = {})",
+                    s.label,
+                    HumanCount(u64::try_from(s.clips).unwrap_or(0))
+                ))
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(3))
                 });
