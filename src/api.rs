@@ -20,7 +20,7 @@ use crate::counters::Counters;
 use crate::engine::{EngineOptions, new_session};
 use crate::error::{Error, Result};
 use crate::job::{Job, run_job_until};
-use crate::log::Level;
+use crate::logger::Level;
 use crate::scales::ScaleTable;
 use crate::writers::unified_schema::UNIFIED_SCHEMA;
 

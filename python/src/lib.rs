@@ -128,10 +128,15 @@ fn memory_limit(py: Python<'_>, text: &str) -> PyResult<usize> {
 
 #[pymodule]
 fn _mosagg(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    // mosagg's messages go to Python's `logging`, levels and handlers included. Levels
-    // are read on every record (no caching), so `logging` settings changed later apply.
+    // mosagg's messages go to Python's `logging` (loggers "mosagg", "mosagg.job", …),
+    // levels and handlers included. Levels are read on every record (only the logger
+    // objects are cached), so `logging` settings changed later apply. DataFusion's own
+    // chatter stays out below WARNING: each record crossing over costs a GIL round trip.
     // Another extension may own the `log` facade already; mosagg then stays quiet there.
-    let _ = pyo3_log::Logger::new(m.py(), pyo3_log::Caching::Loggers)?.install();
+    let _ = pyo3_log::Logger::new(m.py(), pyo3_log::Caching::Loggers)?
+        .filter(log::LevelFilter::Warn)
+        .filter_target("mosagg".to_owned(), log::LevelFilter::Debug)
+        .install();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(aggregate, m)?)?;
     m.add_function(wrap_pyfunction!(read_unified, m)?)?;
