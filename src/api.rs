@@ -40,11 +40,11 @@ pub fn scale_table(scales: &Scales) -> Result<ScaleTable> {
         Scales::Builtin => crate::scales_file::table_in_force(None),
         Scales::File(path) => crate::scales_file::table_in_force(Some(path)),
         Scales::Json(text) => {
-            let usage = |problem: String| Error::Usage(format!("scales: {problem}"));
-            let doc: serde_json::Value = serde_json::from_str(text)
-                .map_err(|e| usage(format!("not valid JSON ({e})")))?;
             let mut table = crate::scales::builtin();
-            table.extend(crate::scales_file::parse(&doc, "scales").map_err(usage)?);
+            table.extend(
+                crate::scales_file::parse(text, "(given as a dict)")
+                    .map_err(|problem| Error::Usage(format!("scales: {problem}")))?,
+            );
             Ok(table)
         }
     }

@@ -188,14 +188,18 @@ pub fn probe_inputs(paths: &[PathBuf]) -> Result<Vec<InputFile>> {
     Ok(found)
 }
 
-/// Runs the aggregation and commits its output set; returns the counters.
+/// Runs the aggregation and commits its output set; returns the counters. Ends by
+/// printing the summary line, the last line on stderr.
 pub fn run_job(job: Job<'_>) -> Result<Counters> {
-    run_job_until(job, &Cancel::default())
+    let output = job.output.clone();
+    let counters = run_job_until(job, &Cancel::default())?;
+    eprintln!("{}", counters.summary_line(&shown(&output)));
+    Ok(counters)
 }
 
-/// `run_job` for embedders: once `cancel` fires the run stops at its next checkpoint
-/// with `Error::Cancelled`, having committed nothing; what it staged is dropped (deleted).
-/// A commit already under way completes first (it takes milliseconds).
+/// `run_job` for embedders, who get the counters and no summary line. Once `cancel`
+/// fires the run stops at its next checkpoint with `Error::Cancelled`, having committed
+/// nothing; what it staged is dropped (deleted). A commit under way completes first.
 pub fn run_job_until(job: Job<'_>, cancel: &Cancel) -> Result<Counters> {
     let common = job.common;
     // Usage errors first, before any file is looked at.
@@ -272,7 +276,6 @@ pub fn run_job_until(job: Job<'_>, cancel: &Cancel) -> Result<Counters> {
         Some(manifest_staged),
     )?;
 
-    eprintln!("{}", outcome.counters.summary_line(&shown(&job.output)));
     Ok(outcome.counters)
 }
 
