@@ -140,7 +140,7 @@ pub fn aggregate(request: &AggregateRequest, cancel: &Cancel) -> Result<Counters
     )
 }
 
-/// The counters by name, in the order the summary line lists them.
+/// The counters by name, sorted by name.
 pub fn counters_by_name(counters: &Counters) -> Result<Vec<(String, u64)>> {
     let value = serde_json::to_value(counters)
         .map_err(|e| Error::Internal(format!("counters as JSON: {e}")))?;
