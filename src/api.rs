@@ -195,8 +195,46 @@ pub fn query(sql: &str, tables: &[(String, PathBuf)], cancel: &Cancel) -> Result
         let df = query::plan_read_only(&ctx, sql).await?;
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
         let batches = df.collect().await?;
-        Ok(Table { schema, batches })
+        plain_types(Table { schema, batches })
     })
+}
+
+/// The engine reads Parquet strings as view types (`Utf8View`); a caller should see the
+/// same types whichever file kind a table came from, so they become `Utf8` / `Binary`.
+fn plain_types(table: Table) -> Result<Table> {
+    use arrow::datatypes::{DataType, Field};
+    let plain = |t: &DataType| match t {
+        DataType::Utf8View => DataType::Utf8,
+        DataType::BinaryView => DataType::Binary,
+        other => other.clone(),
+    };
+    let fields: Vec<Field> = table
+        .schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone().with_data_type(plain(f.data_type())))
+        .collect();
+    let schema = Arc::new(Schema::new_with_metadata(
+        fields,
+        table.schema.metadata().clone(),
+    ));
+    if schema == table.schema {
+        return Ok(table);
+    }
+    let batches = table
+        .batches
+        .iter()
+        .map(|b| {
+            let columns = b
+                .columns()
+                .iter()
+                .zip(schema.fields())
+                .map(|(c, f)| arrow::compute::cast(c, f.data_type()))
+                .collect::<std::result::Result<Vec<_>, _>>()?;
+            Ok(RecordBatch::try_new(schema.clone(), columns)?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Table { schema, batches })
 }
 
 /// `mosagg stats PATH --by COLUMN`, as a table.
@@ -209,14 +247,14 @@ pub fn stats(path: &Path, by: &str, cancel: &Cancel) -> Result<Table> {
         plot: None,
     };
     let computed = block_on(cancel, stats::compute(&args))?;
-    Ok(Table {
+    plain_types(Table {
         schema: computed.stats_schema,
         batches: computed.stats,
     })
 }
 
 /// A unified training set (JSONL or Parquet) as Arrow, in file order, typed exactly as
-/// the Parquet output is (`UNIFIED_SCHEMA`); the file's schema metadata is kept.
+/// the Parquet output is (`UNIFIED_SCHEMA`).
 pub fn read_unified(path: &Path, cancel: &Cancel) -> Result<Table> {
     const NAME: &str = "unified";
     let (source_schema, batches) = block_on(cancel, async {
@@ -239,10 +277,7 @@ pub fn read_unified(path: &Path, cancel: &Cancel) -> Result<Table> {
             missing.join(", ")
         )));
     }
-    let schema = Arc::new(Schema::new_with_metadata(
-        UNIFIED_SCHEMA.fields().clone(),
-        source_schema.metadata().clone(),
-    ));
+    let schema = UNIFIED_SCHEMA.clone();
     let batches = batches
         .iter()
         .map(|b| as_unified(b, &schema, path))
