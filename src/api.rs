@@ -291,9 +291,9 @@ fn as_unified(batch: &RecordBatch, schema: &SchemaRef, path: &Path) -> Result<Re
         .fields()
         .iter()
         .map(|field| {
-            let column = batch.column_by_name(field.name()).ok_or_else(|| {
-                Error::Internal(format!("batch lacks column {}", field.name()))
-            })?;
+            let column = batch
+                .column_by_name(field.name())
+                .ok_or_else(|| Error::Internal(format!("batch lacks column {}", field.name())))?;
             Ok(arrow::compute::cast(column, field.data_type())?)
         })
         .collect::<Result<Vec<_>>>()?;

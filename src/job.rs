@@ -216,9 +216,8 @@ pub fn run_job_until(job: Job<'_>, cancel: &Cancel) -> Result<Counters> {
     let mut found = probe_inputs(&job.inputs)?;
     apply_overrides(&overrides, &mut found);
     let inputs = Arc::new(found);
-    let outcome_and_writers =
-        read_and_rank(&job, &inputs, &outputs, &opts, &aggregated_at, cancel)
-            .map_err(|e| opts.explain(e));
+    let outcome_and_writers = read_and_rank(&job, &inputs, &outputs, &opts, &aggregated_at, cancel)
+        .map_err(|e| opts.explain(e));
     let (outcome, writers) = outcome_and_writers?;
     report_rejects(&outcome);
     let writers = match writers {

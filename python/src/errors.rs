@@ -82,7 +82,9 @@ pub fn to_py(py: Python<'_>, e: &Error) -> PyErr {
         kwargs.set_item("exit_code", e.exit_code())?;
         kwargs.set_item("path", shape.path)?;
         kwargs.set_item("line", shape.line)?;
-        Ok(PyErr::from_value(class.call((message.clone(),), Some(&kwargs))?))
+        Ok(PyErr::from_value(
+            class.call((message.clone(),), Some(&kwargs))?,
+        ))
     };
     // If the exception classes cannot be built, the message must still get through.
     build().unwrap_or_else(|_| PyRuntimeError::new_err(message.clone()))
