@@ -18,6 +18,8 @@ pub mod paths;
 pub mod progress;
 pub mod scales;
 pub mod scales_file;
+pub mod shard_file;
+pub mod shard_table;
 pub mod table_out;
 pub mod timestamp;
 pub mod writers;

@@ -5,16 +5,16 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use arrow::datatypes::{DataType, Field, Schema};
 use datafusion::execution::context::SQLOptions;
-use datafusion::prelude::{DataFrame, JsonReadOptions, ParquetReadOptions, SessionContext};
+use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionContext};
 use futures::StreamExt;
 
 use crate::engine::{EngineOptions, new_session};
 use crate::error::{Error, Result};
+use crate::shard_table;
 use crate::table_out::{FloatStyle, Format, Renderer, is_broken_pipe};
-use crate::writers::unified_schema::UNIFIED_SCHEMA;
 
 /// The training set `mosagg run` writes, queried as `unified` when no `--table` is given.
 pub const DEFAULT_UNIFIED: &str = ".workingdir2/aggregated/unified_corpus.parquet";
@@ -97,8 +97,8 @@ pub fn check_table_name(name: &str) -> Result<()> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SourceKind {
     Parquet,
-    /// JSON lines, with the file's own extension (DataFusion filters files by it).
-    JsonLines(&'static str),
+    /// JSON lines (plain, gzip or zstd), read by mosagg's own parser.
+    JsonLines,
     ParquetFolder,
 }
 
@@ -116,16 +116,21 @@ fn source_kind(path: &Path) -> Result<SourceKind> {
     if meta.is_dir() {
         return Ok(SourceKind::ParquetFolder);
     }
-    let ext = path
-        .extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase());
-    match ext.as_deref() {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    // A compressed shard is named for what it holds, then how it is packed.
+    let name = name
+        .strip_suffix(".gz")
+        .or_else(|| name.strip_suffix(".zst"))
+        .unwrap_or(&name);
+    let ext = Path::new(name).extension().and_then(|e| e.to_str());
+    match ext {
         Some("parquet") => Ok(SourceKind::Parquet),
-        Some("jsonl") => Ok(SourceKind::JsonLines(".jsonl")),
-        Some("json") => Ok(SourceKind::JsonLines(".json")),
-        Some("ndjson") => Ok(SourceKind::JsonLines(".ndjson")),
+        Some("jsonl" | "json" | "ndjson") => Ok(SourceKind::JsonLines),
         _ => Err(Error::Usage(format!(
-            "{}: cannot tell its format; expected a .parquet, .jsonl, .json or .ndjson file, or a folder of .parquet files",
+            "{}: cannot tell its format; expected a .parquet, .jsonl, .json or .ndjson file (.gz or .zst too), or a folder of .parquet files",
             crate::paths::shown(path)
         ))),
     }
@@ -163,19 +168,9 @@ pub async fn register_path(ctx: &SessionContext, name: &str, path: &Path) -> Res
                 .await
                 .map_err(context)?
         }
-        SourceKind::JsonLines(ext) => {
-            let opts = JsonReadOptions::default().file_extension(ext);
-            let inferred = ctx
-                .read_json(&url, opts.clone())
-                .await
-                .map_err(context)?
-                .schema()
-                .inner()
-                .clone();
-            let schema = settle_null_columns(&inferred);
-            ctx.register_json(name, &url, opts.schema(&schema))
-                .await
-                .map_err(context)?
+        SourceKind::JsonLines => {
+            ctx.register_table(name, Arc::new(shard_table::table(path)?))
+                .map_err(context)?;
         }
     }
     Ok(())
@@ -192,27 +187,6 @@ fn folder_has_parquet(dir: &Path) -> Result<bool> {
         }
     }
     Ok(false)
-}
-
-/// Schema inference samples the first rows; a column that is `null` in all of them is
-/// inferred as type Null, and a later real value would then fail the whole read (a
-/// unified file's `mos_std_dev` can start with a run of nulls). Unified columns get
-/// their declared type, any other such column is read as text.
-fn settle_null_columns(inferred: &Schema) -> Schema {
-    let fields: Vec<Field> = inferred
-        .fields()
-        .iter()
-        .map(|f| {
-            if *f.data_type() != DataType::Null {
-                return f.as_ref().clone();
-            }
-            let t = UNIFIED_SCHEMA
-                .field_with_name(f.name())
-                .map_or(DataType::Utf8, |u| u.data_type().clone());
-            Field::new(f.name(), t, true)
-        })
-        .collect();
-    Schema::new(fields)
 }
 
 /// Plans one read-only statement; a statement that cannot be planned is a usage error.
@@ -299,18 +273,5 @@ mod tests {
             Err(Error::Usage(_))
         ));
         assert!(matches!(parse_table_arg("a="), Err(Error::Usage(_))));
-    }
-
-    #[test]
-    fn null_columns_get_a_usable_type() {
-        let inferred = Schema::new(vec![
-            Field::new("mos_std_dev", DataType::Null, true),
-            Field::new("extra", DataType::Null, true),
-            Field::new("mos", DataType::Float64, true),
-        ]);
-        let s = settle_null_columns(&inferred);
-        assert_eq!(s.field(0).data_type(), &DataType::Float64);
-        assert_eq!(s.field(1).data_type(), &DataType::Utf8);
-        assert_eq!(s.field(2).data_type(), &DataType::Float64);
     }
 }

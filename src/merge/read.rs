@@ -1,15 +1,13 @@
 //! Reading encode-grid shards line by line: the first pass checks every row and
 //! collects its natural key; the second hands back the rows that survived.
 
-use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 
-use sha2::{Digest, Sha256};
-
 use crate::error::{Error, LoadError, Result};
 use crate::json::{Value, parse_line};
-use crate::loader::scan::{for_each_line, hex};
+use crate::loader::scan::for_each_line;
+use crate::shard_file::ShardReader;
 
 /// Bytes buffered per read; lines are cut from this buffer.
 const READ_BUFFER: usize = 1 << 20;
@@ -25,9 +23,9 @@ pub struct MergeInput {
     pub bytes: u64,
 }
 
-/// Calls `f` with the number and text of every non-blank line of `input`, and `tick`
-/// now and then with the bytes read so far. Returns the file's sha256, so a second
-/// pass can prove it read the same bytes as the first.
+/// Calls `f` with the number and text of every non-blank line of `input` (plain, gzip
+/// or zstd), and `tick` now and then with the stored bytes read so far. Returns the
+/// sha256 of the file as stored, so a second pass can prove it read the same bytes.
 pub fn for_each_line_of(
     input: &MergeInput,
     mut tick: impl FnMut(u64),
@@ -39,12 +37,11 @@ pub fn for_each_line_of(
             source,
         })
     };
-    let file = File::open(&input.path).map_err(io_err)?;
-    let mut reader = BufReader::with_capacity(READ_BUFFER, file);
-    let mut hasher = Sha256::new();
+    let shard = ShardReader::open(&input.path).map_err(io_err)?;
+    let mut reader = BufReader::with_capacity(READ_BUFFER, shard);
     let mut line = Vec::with_capacity(4096);
     let mut line_no = 0u64;
-    let (mut consumed, mut ticked) = (0u64, 0u64);
+    let mut ticked = 0u64;
     loop {
         line.clear();
         let n = reader.read_until(b'\n', &mut line).map_err(io_err)?;
@@ -52,17 +49,17 @@ pub fn for_each_line_of(
             break;
         }
         line_no += 1;
-        consumed += n as u64;
-        hasher.update(&line);
         // The aggregate loader's line rules: BOM on line 1, CRLF, blank lines skipped.
         for_each_line(&line, line_no, &mut f)?;
-        if consumed - ticked >= TICK_BYTES {
-            tick(consumed);
-            ticked = consumed;
+        let stored = reader.get_ref().stored_bytes();
+        if stored - ticked >= TICK_BYTES {
+            tick(stored);
+            ticked = stored;
         }
     }
-    tick(consumed);
-    Ok(hex(&hasher.finalize()))
+    let (sha256, stored) = reader.into_inner().finish().map_err(io_err)?;
+    tick(stored);
+    Ok(sha256)
 }
 
 /// Parses one line; the error names the file and line.

@@ -1,5 +1,8 @@
 //! The unified rows as a typed, zstd-compressed Parquet file.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use arrow::array::RecordBatch;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -17,19 +20,28 @@ pub struct UnifiedParquetWriter {
 
 impl UnifiedParquetWriter {
     pub fn new(out: AtomicOutput, aggregated_at: &str) -> Result<Self> {
+        let metadata: HashMap<String, String> = [
+            ("mosagg.schema", UNIFIED_SCHEMA_VERSION),
+            ("mosagg.version", env!("CARGO_PKG_VERSION")),
+            ("mosagg.aggregated_at_utc", aggregated_at),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+        // In the file's key-value metadata (what parquet tools list) and on the Arrow
+        // schema (stored as ARROW:schema, which pyarrow, polars and DuckDB read, and which
+        // hides the raw key-value list from pyarrow's `schema.metadata`).
+        let key_values = metadata
+            .iter()
+            .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+            .collect();
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(3)?))
-            .set_key_value_metadata(Some(vec![
-                KeyValue::new("mosagg.schema".into(), UNIFIED_SCHEMA_VERSION.to_owned()),
-                KeyValue::new(
-                    "mosagg.version".into(),
-                    env!("CARGO_PKG_VERSION").to_owned(),
-                ),
-                KeyValue::new("mosagg.aggregated_at_utc".into(), aggregated_at.to_owned()),
-            ]))
+            .set_key_value_metadata(Some(key_values))
             .build();
+        let schema = Arc::new(UNIFIED_SCHEMA.as_ref().clone().with_metadata(metadata));
         Ok(Self {
-            writer: ArrowWriter::try_new(out, UNIFIED_SCHEMA.clone(), Some(props))?,
+            writer: ArrowWriter::try_new(out, schema, Some(props))?,
             rows: 0,
         })
     }

@@ -159,6 +159,24 @@ fn parquet_holds_the_same_rows_typed_with_metadata() {
     assert!(kv.iter().any(
         |k| k.key == "mosagg.version" && k.value.as_deref() == Some(env!("CARGO_PKG_VERSION"))
     ));
+    // And on the Arrow schema, where pyarrow, polars and DuckDB look.
+    let arrow_reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        File::open(s.path("out.parquet")).expect("parquet exists"),
+    )
+    .expect("arrow reader");
+    let md = arrow_reader.schema().metadata();
+    assert_eq!(
+        md.get("mosagg.schema").map(String::as_str),
+        Some("mos-corpus-unified-v1")
+    );
+    assert_eq!(
+        md.get("mosagg.version").map(String::as_str),
+        Some(env!("CARGO_PKG_VERSION"))
+    );
+    assert_eq!(
+        md.get("mosagg.aggregated_at_utc").map(String::as_str),
+        Some(TS)
+    );
     let rg = reader.metadata().row_group(0);
     assert!(
         rg.columns()
@@ -343,7 +361,7 @@ fn pyarrow_reads_our_parquet_when_available() {
         ],
     );
     s.aggregate(&[&a], &[]).ok();
-    let script = "import sys, pyarrow.parquet as pq\nt = pq.read_table(sys.argv[1])\nprint(t.num_rows, sorted(t.column('mos').to_pylist()), t.schema.field('width').type)";
+    let script = "import sys, pyarrow.parquet as pq\nt = pq.read_table(sys.argv[1])\nm = pq.read_schema(sys.argv[1]).metadata\nprint(t.num_rows, sorted(t.column('mos').to_pylist()), t.schema.field('width').type, m[b'mosagg.schema'].decode(), t.schema.metadata[b'mosagg.aggregated_at_utc'].decode())";
     let out = std::process::Command::new("python3")
         .args(["-c", script])
         .arg(s.path("out.parquet"))
@@ -356,7 +374,7 @@ fn pyarrow_reads_our_parquet_when_available() {
     );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        "2 [25.0, 100.0] int64"
+        format!("2 [25.0, 100.0] int64 mos-corpus-unified-v1 {TS}")
     );
 }
 

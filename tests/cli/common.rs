@@ -158,3 +158,16 @@ pub fn sha256_hex(path: &Path) -> String {
         .map(|b| format!("{b:02x}"))
         .collect()
 }
+
+/// Writes `text` gzip-compressed to `path`.
+pub fn write_gzip(path: &Path, text: &[u8]) {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(text).expect("gzip");
+    std::fs::write(path, enc.finish().expect("gzip")).expect("write gzip");
+}
+
+/// Writes `text` zstd-compressed to `path`.
+pub fn write_zstd(path: &Path, text: &[u8]) {
+    std::fs::write(path, zstd::encode_all(text, 3).expect("zstd")).expect("write zstd");
+}

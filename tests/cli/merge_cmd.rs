@@ -428,3 +428,34 @@ fn no_progress_bar_when_stderr_is_not_a_terminal() {
         m.stderr
     );
 }
+
+#[test]
+fn compressed_shards_merge_like_plain_ones() {
+    let s = Scratch::new();
+    let a_rows: Vec<Value> = (0..5).map(grid_row).collect();
+    let b_rows: Vec<Value> = (3..9).map(grid_row).collect();
+    let a = s.shard("a.jsonl", &a_rows);
+    let b = s.shard("b.jsonl", &b_rows);
+    let plain = merge(&s, &[&a, &b], &[]);
+    assert_eq!(plain.code, 0, "{}", plain.stderr);
+    let expected = std::fs::read(&plain.out).expect("plain output");
+
+    let gz = s.path("a.jsonl.gz");
+    crate::common::write_gzip(&gz, &std::fs::read(&a).expect("a"));
+    let zst = s.path("b.jsonl.zst");
+    crate::common::write_zstd(&zst, &std::fs::read(&b).expect("b"));
+    let packed = merge(&s, &[&gz, &zst], &[]);
+    assert_eq!(packed.code, 0, "{}", packed.stderr);
+    assert_eq!(std::fs::read(&packed.out).expect("output"), expected);
+    assert_eq!(packed.summary(), plain.summary());
+
+    // A damaged archive is an error naming the file, and nothing is written.
+    std::fs::remove_file(&packed.out).expect("rm");
+    let mut broken = std::fs::read(&gz).expect("gz");
+    broken.truncate(broken.len() / 2);
+    std::fs::write(&gz, broken).expect("write");
+    let bad = merge(&s, &[&gz, &zst], &[]);
+    assert_eq!(bad.code, 1, "{}", bad.stderr);
+    assert!(bad.stderr.contains("a.jsonl.gz"), "{}", bad.stderr);
+    assert!(!bad.out.exists());
+}

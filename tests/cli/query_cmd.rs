@@ -290,3 +290,42 @@ fn errors_are_clear_and_never_panic() {
         &["only reads"],
     );
 }
+
+#[test]
+fn shards_are_queryable_as_python_wrote_them_plain_or_compressed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // What json.dumps writes for non-finite floats, plus a BOM, CRLF and a blank line.
+    let text = "\u{feff}{\"src\": \"a.mp4\", \"mos\": NaN, \"mos_std_dev\": Infinity, \"n\": 1}\r\n\
+                \n\
+                {\"src\": \"b.mp4\", \"mos\": 3.5, \"mos_std_dev\": -Infinity, \"n\": 2.5}\n";
+    let plain = dir.path().join("s.jsonl");
+    std::fs::write(&plain, text).expect("write");
+    let gz = dir.path().join("s.jsonl.gz");
+    crate::common::write_gzip(&gz, text.as_bytes());
+    let zst = dir.path().join("s.jsonl.zst");
+    crate::common::write_zstd(&zst, text.as_bytes());
+    let sql = "SELECT src, isnan(mos) AS nan_mos, mos_std_dev > 0 AS pos, n FROM s ORDER BY src";
+    let expected = "src,nan_mos,pos,n\na.mp4,true,true,1.0\nb.mp4,false,false,2.5\n";
+    for path in [&plain, &gz, &zst] {
+        let out = stdout_ok(query(sql, &[table_arg("s", path)], "csv"));
+        assert_eq!(out, expected, "{path:?}");
+    }
+}
+
+#[test]
+fn a_bad_shard_line_names_the_file_and_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("bad.jsonl");
+    std::fs::write(&p, "{\"a\": 1}\n\n{\"a\": \n").expect("write");
+    assert_fails(
+        query("SELECT * FROM s", &[table_arg("s", &p)], "csv"),
+        1,
+        &["bad.jsonl:3", "invalid JSON"],
+    );
+    std::fs::write(&p, "{\"a\": 1}\n[1, 2]\n").expect("write");
+    assert_fails(
+        query("SELECT * FROM s", &[table_arg("s", &p)], "csv"),
+        1,
+        &["bad.jsonl:2", "not a row"],
+    );
+}
