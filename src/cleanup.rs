@@ -123,3 +123,59 @@ pub fn commit_checkpoint(step: &mut u32) {
     }
     *step += 1;
 }
+
+/// A request from outside a run to stop it (the Python binding's Ctrl-C), for embedders
+/// that must not install signal handlers of their own. The run notices it at its next
+/// checkpoint and returns `Error::Cancelled`; everything it staged is then dropped, and
+/// dropping is what deletes staged files and the spill folder and releases the locks.
+/// Unlike the signal path it removes only this run's files, so other runs in the same
+/// process are untouched.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel {
+    inner: std::sync::Arc<CancelInner>,
+}
+
+#[derive(Debug, Default)]
+struct CancelInner {
+    requested: std::sync::atomic::AtomicBool,
+    notify: tokio::sync::Notify,
+}
+
+impl Cancel {
+    /// Asks the run to stop; harmless to call more than once, or after the run ended.
+    pub fn cancel(&self) {
+        self.inner
+            .requested
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.inner.notify.notify_waiters();
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.inner
+            .requested
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// A checkpoint: `Err(Error::Cancelled)` once a stop was asked for.
+    pub fn check(&self) -> Result<()> {
+        if self.is_cancelled() {
+            Err(Error::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Completes once a stop is asked for (for racing long awaits against it).
+    pub async fn cancelled(&self) {
+        loop {
+            let notified = self.inner.notify.notified();
+            tokio::pin!(notified);
+            // Registered before the flag is read, so a `cancel` in between is not missed.
+            notified.as_mut().enable();
+            if self.is_cancelled() {
+                return;
+            }
+            notified.await;
+        }
+    }
+}

@@ -70,6 +70,9 @@ pub enum Error {
     /// A failure with its own exit code (e.g. a trainer's status).
     #[error("{message}")]
     Exit { code: i32, message: String },
+    /// The embedding program asked the run to stop (`cleanup::Cancel`): exit 130, as for SIGINT.
+    #[error("the run was cancelled; staged and spill files removed")]
+    Cancelled,
 }
 
 impl Error {
@@ -77,6 +80,7 @@ impl Error {
         match self {
             Error::Usage(_) | Error::NoInput(_) => 2,
             Error::Exit { code, .. } => *code,
+            Error::Cancelled => 130,
             _ => 1,
         }
     }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::args::CommonArgs;
+use crate::cleanup::Cancel;
 use crate::counters::Counters;
 use crate::engine::aggregate::Outcome;
 use crate::engine::{EngineOptions, aggregate, new_session};
@@ -187,8 +188,19 @@ pub fn probe_inputs(paths: &[PathBuf]) -> Result<Vec<InputFile>> {
     Ok(found)
 }
 
-/// Runs the aggregation and commits its output set; returns the counters.
+/// Runs the aggregation and commits its output set; returns the counters. Ends by
+/// printing the summary line, the last line on stderr.
 pub fn run_job(job: Job<'_>) -> Result<Counters> {
+    let output = job.output.clone();
+    let counters = run_job_until(job, &Cancel::default())?;
+    eprintln!("{}", counters.summary_line(&shown(&output)));
+    Ok(counters)
+}
+
+/// `run_job` for embedders, who get the counters and no summary line. Once `cancel`
+/// fires the run stops at its next checkpoint with `Error::Cancelled`, having committed
+/// nothing; what it staged is dropped (deleted). A commit under way completes first.
+pub fn run_job_until(job: Job<'_>, cancel: &Cancel) -> Result<Counters> {
     let common = job.common;
     // Usage errors first, before any file is looked at.
     let aggregated_at = crate::timestamp::resolve(common.aggregated_at.as_deref())?;
@@ -199,12 +211,13 @@ pub fn run_job(job: Job<'_>) -> Result<Counters> {
 
     let targets: Vec<&Path> = outputs.roles().iter().map(|r| r.path).collect();
     let _lock = SetLock::acquire(&targets, Some(&outputs.manifest), common.lock.when_busy())?;
+    cancel.check()?;
 
     let mut found = probe_inputs(&job.inputs)?;
     apply_overrides(&overrides, &mut found);
     let inputs = Arc::new(found);
-    let outcome_and_writers =
-        read_and_rank(&job, &inputs, &outputs, &opts, &aggregated_at).map_err(|e| opts.explain(e));
+    let outcome_and_writers = read_and_rank(&job, &inputs, &outputs, &opts, &aggregated_at, cancel)
+        .map_err(|e| opts.explain(e));
     let (outcome, writers) = outcome_and_writers?;
     report_rejects(&outcome);
     let writers = match writers {
@@ -255,12 +268,13 @@ pub fn run_job(job: Job<'_>) -> Result<Counters> {
         manifest_path: &outputs.manifest,
     });
     let manifest_staged = manifest::stage(&outputs.manifest, &doc)?;
+    // The last moment a stop can still leave the old output set in place.
+    cancel.check()?;
     output_set::commit(
         staged.into_iter().map(|(s, _, _)| s).collect(),
         Some(manifest_staged),
     )?;
 
-    eprintln!("{}", outcome.counters.summary_line(&shown(&job.output)));
     Ok(outcome.counters)
 }
 
@@ -272,6 +286,7 @@ fn read_and_rank(
     outputs: &OutputPaths,
     opts: &EngineOptions,
     aggregated_at: &str,
+    cancel: &Cancel,
 ) -> Result<(Outcome, Option<UnifiedWriters>)> {
     let runtime = crate::engine::runtime(opts)?;
 
@@ -279,7 +294,7 @@ fn read_and_rank(
     let mut writers: Option<UnifiedWriters> = None;
     let mut watch: Option<progress::Watch> = None;
     let total_bytes = present_bytes(inputs);
-    let outcome: Outcome = runtime.block_on(async {
+    let work = async {
         let ctx = new_session(opts)?;
         let observe = |scan: Arc<ScanShared>| {
             let bar = progress::Progress::new("aggregate", total_bytes);
@@ -317,6 +332,15 @@ fn read_and_rank(
             },
         )
         .await
+    };
+    // A stop drops the query mid-flight: its readers see their channels close and end,
+    // and the session (with its spill folder) is dropped with it.
+    let outcome: Outcome = runtime.block_on(async {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => Err(Error::Cancelled),
+            result = work => result,
+        }
     })?;
     // The bar goes before any warning or summary is printed under it.
     drop(watch);

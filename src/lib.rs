@@ -1,6 +1,7 @@
 //! mosagg: puts subjective video-quality corpora on one 0–100 MOS scale, drops what
 //! cannot be trusted, collapses cross-corpus duplicates, and writes one training set.
 
+pub mod api;
 pub mod args;
 pub mod cleanup;
 pub mod cli;

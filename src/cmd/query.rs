@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use datafusion::execution::context::SQLOptions;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{DataFrame, SessionContext};
 use futures::StreamExt;
 
 use crate::engine::{EngineOptions, new_session, register_path, runtime};
@@ -57,6 +57,15 @@ fn parse_table_arg(arg: &str) -> Result<(String, PathBuf)> {
     let (name, path) = arg
         .split_once('=')
         .ok_or_else(|| Error::Usage(format!("--table expects NAME=PATH, got {arg:?}")))?;
+    check_table_name(name)?;
+    if path.is_empty() {
+        return Err(Error::Usage(format!("--table {name}= has an empty PATH")));
+    }
+    Ok((name.to_owned(), PathBuf::from(path)))
+}
+
+/// A table name must be a plain SQL identifier, so it can be written unquoted.
+pub fn check_table_name(name: &str) -> Result<()> {
     let plain = name
         .chars()
         .next()
@@ -70,22 +79,23 @@ fn parse_table_arg(arg: &str) -> Result<(String, PathBuf)> {
             "--table name {name:?} must be lower-case letters, digits and _ (not starting with a digit)"
         )));
     }
-    if path.is_empty() {
-        return Err(Error::Usage(format!("--table {name}= has an empty PATH")));
-    }
-    Ok((name.to_owned(), PathBuf::from(path)))
+    Ok(())
 }
 
-/// Plans the statement (read-only), then streams its result to stdout.
-async fn run_query(ctx: &SessionContext, sql: &str, format: Format) -> Result<()> {
+/// Plans one read-only statement; a statement that cannot be planned is a usage error.
+pub async fn plan_read_only(ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
     let read_only = SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
         .with_allow_statements(false);
-    let df = match ctx.sql_with_options(sql, read_only).await {
-        Ok(df) => df,
-        Err(e) => return Err(Error::Usage(explain_plan_error(ctx, &e))),
-    };
+    ctx.sql_with_options(sql, read_only)
+        .await
+        .map_err(|e| Error::Usage(explain_plan_error(ctx, &e)))
+}
+
+/// Plans the statement (read-only), then streams its result to stdout.
+async fn run_query(ctx: &SessionContext, sql: &str, format: Format) -> Result<()> {
+    let df = plan_read_only(ctx, sql).await?;
     let mut stream = df.execute_stream().await?;
     let stdout = std::io::stdout();
     let out = std::io::BufWriter::new(stdout.lock());

@@ -72,9 +72,9 @@ pub struct Args {
 }
 
 /// What the SQL established.
-struct Computed {
-    stats: Vec<RecordBatch>,
-    stats_schema: SchemaRef,
+pub(crate) struct Computed {
+    pub(crate) stats: Vec<RecordBatch>,
+    pub(crate) stats_schema: SchemaRef,
     /// The histogram rows and their bin width, when a plot was asked for.
     histogram: Option<(Vec<RecordBatch>, f64)>,
 }
@@ -94,12 +94,7 @@ pub fn execute(args: Args) -> Result<i32> {
             }],
         )?;
     }
-    if STAT_COLUMNS.contains(&args.by.as_str()) {
-        return Err(Error::Usage(format!(
-            "--by {}: that name is one of the statistics' own columns; group by another column",
-            args.by
-        )));
-    }
+    check_group_column(&args.by)?;
     let computed = runtime(&EngineOptions::default())?.block_on(compute(&args))?;
     if let (Some(path), Some((hist, bin_width))) = (&args.plot, &computed.histogram) {
         let series = plot::series_from_batches(hist)?;
@@ -113,7 +108,18 @@ pub fn execute(args: Args) -> Result<i32> {
     }
 }
 
-async fn compute(args: &Args) -> Result<Computed> {
+/// The group column must not shadow one of the statistics' own columns.
+pub fn check_group_column(by: &str) -> Result<()> {
+    if STAT_COLUMNS.contains(&by) {
+        return Err(Error::Usage(format!(
+            "--by {by}: that name is one of the statistics' own columns; group by another column"
+        )));
+    }
+    Ok(())
+}
+
+/// The statistics (and the histogram when `args.plot` asks for one), as Arrow batches.
+pub(crate) async fn compute(args: &Args) -> Result<Computed> {
     let ctx = new_session(&EngineOptions::default())?;
     register_path(&ctx, ROWS_TABLE, &args.path).await?;
     create_input_view(&ctx, &args.path, &args.by).await?;
