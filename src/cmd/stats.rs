@@ -2,6 +2,7 @@
 //! JSON, and optionally as an SVG picture. The numbers come from `sql/stats.sql`.
 
 mod plot;
+mod quantile;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -103,6 +104,7 @@ pub fn execute(args: Args) -> Result<i32> {
 
 async fn compute(args: &Args) -> Result<Computed> {
     let ctx = new_session(&EngineOptions::default())?;
+    ctx.register_udf(quantile::udf());
     register_path(&ctx, ROWS_TABLE, &args.path).await?;
     create_input_view(&ctx, &args.path, &args.by).await?;
 
