@@ -16,7 +16,7 @@ Environment (all optional):
   BENCH_SKIP_MOSAGG=1    leave mosagg out entirely (no build; baselines only)
   CARGO_TARGET_DIR       cargo target dir (default /root/.cache/mosagg-target)
   BENCH_DATA             data + outputs dir (default /tmp/mosagg-bench)
-  BENCH_VENV             venv for duckdb/pandas (default /root/.cache/mosagg-bench-venv)
+  BENCH_VENV             venv for duckdb/polars/pandas (default /root/.cache/mosagg-bench-venv)
   BENCH_SEED             generator seed (default 42)
   BENCH_RUNS             timed runs per tool, realistic set (default 5)
   BENCH_RUNS_10M         timed runs, 10m set (default 2)

@@ -2,6 +2,7 @@
 //! JSON, and optionally as an SVG picture. The numbers come from `sql/stats.sql`.
 
 mod plot;
+mod quantile;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -121,6 +122,7 @@ pub fn check_group_column(by: &str) -> Result<()> {
 /// The statistics (and the histogram when `args.plot` asks for one), as Arrow batches.
 pub(crate) async fn compute(args: &Args) -> Result<Computed> {
     let ctx = new_session(&EngineOptions::default())?;
+    ctx.register_udf(quantile::udf());
     register_path(&ctx, ROWS_TABLE, &args.path).await?;
     create_input_view(&ctx, &args.path, &args.by).await?;
 
