@@ -116,11 +116,6 @@ where
 }
 
 impl Watch {
-    /// Stops the thread and clears the bar; the same happens on drop.
-    pub fn finish(mut self) {
-        self.stop_and_join();
-    }
-
     fn stop_and_join(&mut self) {
         self.stop.take();
         if let Some(t) = self.thread.take() {

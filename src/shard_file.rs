@@ -97,14 +97,6 @@ impl ShardReader {
         })
     }
 
-    pub fn storage(&self) -> Storage {
-        match self {
-            ShardReader::Plain(_) => Storage::Plain,
-            ShardReader::Gzip(_) => Storage::Gzip,
-            ShardReader::Zstd(_) => Storage::Zstd,
-        }
-    }
-
     /// Stored bytes read so far (for progress against the file's size).
     pub fn stored_bytes(&self) -> u64 {
         match self {

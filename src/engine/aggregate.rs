@@ -118,19 +118,9 @@ pub struct Plan {
     pub explain_duplicates: bool,
 }
 
-/// Runs the whole aggregation; `sink` receives the kept rows, in output order, batch by batch.
-pub async fn run(
-    ctx: &SessionContext,
-    inputs: Arc<Vec<InputFile>>,
-    scale_table: &ScaleTable,
-    plan: Plan,
-    sink: impl FnMut(&RecordBatch) -> Result<()>,
-) -> Result<Outcome> {
-    run_observed(ctx, inputs, scale_table, plan, |_| {}, sink).await
-}
-
-/// `run`, handing `on_scan` the scan's shared state before reading starts, so a
-/// caller can follow `bytes_read()` / `rows_parsed()` (the progress bar does).
+/// Runs the whole aggregation; `sink` receives the kept rows, in output order, batch by
+/// batch. `on_scan` gets the scan's shared state before reading starts, so a caller can
+/// follow `bytes_read()` / `rows_parsed()` (the progress bar does).
 pub async fn run_observed(
     ctx: &SessionContext,
     inputs: Arc<Vec<InputFile>>,

@@ -4,4 +4,4 @@
 pub mod parse;
 pub mod write;
 
-pub use parse::{ParseError, Value, parse_line};
+pub use parse::{Value, parse_line};

@@ -7,7 +7,7 @@ use crate::common::{Scratch, mosagg};
 use serde_json::{Map, Value, json};
 
 /// The vmaf-tune v3 row keys; fixtures carry all of them, since the default check requires every one.
-use mosagg::merge::keys::VMAF_TUNE_ROW_KEYS as SCHEMA_KEYS;
+use mosagg::VMAF_TUNE_ROW_KEYS as SCHEMA_KEYS;
 
 /// A complete encode-grid row, numbered like the reference's test fixture.
 fn grid_row(idx: u32) -> Value {
