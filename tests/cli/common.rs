@@ -171,3 +171,44 @@ pub fn write_gzip(path: &Path, text: &[u8]) {
 pub fn write_zstd(path: &Path, text: &[u8]) {
     std::fs::write(path, zstd::encode_all(text, 3).expect("zstd")).expect("write zstd");
 }
+
+/// A training set built the way a user builds one: one shard per corpus from its
+/// native scores (`row` makes each line), aggregated into `dir/set/unified.*`.
+pub struct TrainingSet {
+    pub shards: Vec<PathBuf>,
+    pub jsonl: PathBuf,
+    pub parquet: PathBuf,
+}
+
+pub fn training_set(
+    dir: &Path,
+    corpora: &[(&str, &[f64])],
+    row: impl Fn(&str, usize, f64) -> Value,
+) -> TrainingSet {
+    let mut shards = Vec::new();
+    for (corpus, natives) in corpora {
+        let text: String = natives
+            .iter()
+            .enumerate()
+            .map(|(i, native)| row(corpus, i, *native).to_string() + "\n")
+            .collect();
+        let p = dir.join(format!("{corpus}.jsonl"));
+        std::fs::write(&p, text).expect("write shard");
+        shards.push(p);
+    }
+    let jsonl = dir.join("set/unified.jsonl");
+    mosagg()
+        .arg("aggregate")
+        .arg("--inputs")
+        .args(&shards)
+        .arg("--output")
+        .arg(&jsonl)
+        .args(["--aggregated-at", TS])
+        .assert()
+        .success();
+    TrainingSet {
+        shards,
+        parquet: dir.join("set/unified.parquet"),
+        jsonl,
+    }
+}

@@ -12,42 +12,33 @@ const CLIPS: [(&str, usize); 2] = [("konvid-1k", 5), ("waterloo-ivc-4k", 3)];
 
 /// Writes one shard per corpus and aggregates them; returns (shards, jsonl, parquet).
 fn training_set(dir: &Path) -> (Vec<PathBuf>, PathBuf, PathBuf) {
-    let mut shards = Vec::new();
-    for (corpus, clips) in CLIPS {
-        let text: String = (0..clips)
-            .map(|i| {
-                let native = if corpus == "konvid-1k" {
-                    1.0 + i as f64
-                } else {
-                    10.0 * (i + 1) as f64
-                };
-                json!({
-                    "src": format!("{corpus}_{i}.mp4"),
-                    "src_sha256": format!("{corpus}-{i}"),
-                    "mos": native,
-                    "mos_std_dev": 0.25,
-                    "corpus": corpus,
-                    "pix_fmt": "yuv420p, \"10-bit\"",
+    let natives: Vec<(&str, Vec<f64>)> = CLIPS
+        .iter()
+        .map(|(corpus, clips)| {
+            let scores = (0..*clips)
+                .map(|i| {
+                    if *corpus == "konvid-1k" {
+                        1.0 + i as f64
+                    } else {
+                        10.0 * (i + 1) as f64
+                    }
                 })
-                .to_string()
-                    + "\n"
-            })
-            .collect();
-        let p = dir.join(format!("{corpus}.jsonl"));
-        std::fs::write(&p, text).expect("write shard");
-        shards.push(p);
-    }
-    let out = dir.join("set/unified.jsonl");
-    mosagg()
-        .arg("aggregate")
-        .arg("--inputs")
-        .args(&shards)
-        .arg("--output")
-        .arg(&out)
-        .args(["--aggregated-at", "2026-05-09T00:00:00+00:00"])
-        .assert()
-        .success();
-    (shards, out, dir.join("set/unified.parquet"))
+                .collect();
+            (*corpus, scores)
+        })
+        .collect();
+    let corpora: Vec<(&str, &[f64])> = natives.iter().map(|(c, v)| (*c, &v[..])).collect();
+    let set = crate::common::training_set(dir, &corpora, |corpus, i, native| {
+        json!({
+            "src": format!("{corpus}_{i}.mp4"),
+            "src_sha256": format!("{corpus}-{i}"),
+            "mos": native,
+            "mos_std_dev": 0.25,
+            "corpus": corpus,
+            "pix_fmt": "yuv420p, \"10-bit\"",
+        })
+    });
+    (set.shards, set.jsonl, set.parquet)
 }
 
 fn table_arg(name: &str, path: &Path) -> String {

@@ -24,44 +24,23 @@ fn unified(corpus: &str, native: f64) -> f64 {
 
 /// Shards for three corpora in `dir`, aggregated; returns (jsonl, parquet).
 fn training_set(dir: &Path) -> (PathBuf, PathBuf) {
-    let mut inputs = Vec::new();
-    for (corpus, natives) in [
+    let corpora = [
         ("konvid-1k", &KONVID[..]),
         ("waterloo-ivc-4k", &WATERLOO[..]),
         ("netflix-public", &NETFLIX[..]),
-    ] {
-        let text: String = natives
-            .iter()
-            .enumerate()
-            .map(|(i, mos)| {
-                json!({
-                    "src": format!("{corpus}_{i}.mp4"),
-                    "src_sha256": format!("{corpus}-{i}"),
-                    "mos": mos,
-                    "mos_std_dev": 0.3,
-                    "corpus": corpus,
-                    "width": 1920,
-                    "height": 1080,
-                })
-                .to_string()
-                    + "\n"
-            })
-            .collect();
-        let p = dir.join(format!("{corpus}.jsonl"));
-        std::fs::write(&p, text).expect("write shard");
-        inputs.push(p);
-    }
-    let out = dir.join("set/unified.jsonl");
-    mosagg()
-        .arg("aggregate")
-        .arg("--inputs")
-        .args(&inputs)
-        .arg("--output")
-        .arg(&out)
-        .args(["--aggregated-at", "2026-05-09T00:00:00+00:00"])
-        .assert()
-        .success();
-    (out, dir.join("set/unified.parquet"))
+    ];
+    let set = crate::common::training_set(dir, &corpora, |corpus, i, native| {
+        json!({
+            "src": format!("{corpus}_{i}.mp4"),
+            "src_sha256": format!("{corpus}-{i}"),
+            "mos": native,
+            "mos_std_dev": 0.3,
+            "corpus": corpus,
+            "width": 1920,
+            "height": 1080,
+        })
+    });
+    (set.jsonl, set.parquet)
 }
 
 /// numpy's default (linear) quantile, written out from its definition.
