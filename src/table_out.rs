@@ -309,7 +309,7 @@ impl<'a> CellText<'a> {
 fn float_text(f: f64, style: FloatStyle) -> String {
     match style {
         FloatStyle::Fixed(digits) if f.is_finite() => format!("{f:.digits$}"),
-        _ => crate::loader::fields::py_repr(&crate::json::Value::Float(f)),
+        _ => crate::json::text::float_repr(f),
     }
 }
 

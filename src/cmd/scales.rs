@@ -79,7 +79,7 @@ pub fn render(table: &ScaleTable, format: ScalesFormat) -> Result<String> {
             ]
             .map(String::from)
             .to_vec();
-            let num = |v: f64| crate::loader::fields::py_repr(&crate::json::Value::Float(v));
+            let num = |v: f64| crate::json::text::float_repr(v);
             let rows = table
                 .iter()
                 .map(|(label, s)| {

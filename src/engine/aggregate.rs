@@ -513,9 +513,9 @@ fn describe_rejects(batches: &[RecordBatch], table: &ScaleTable) -> Result<Vec<R
 }
 
 fn repr(v: f64) -> String {
-    crate::loader::fields::py_repr(&crate::json::Value::Float(v))
+    crate::json::text::float_repr(v)
 }
 
 fn quote(s: &str) -> String {
-    crate::loader::fields::py_repr(&crate::json::Value::Str(s.into()))
+    crate::json::text::py_repr(&crate::json::Value::Str(s.into()))
 }

@@ -2,6 +2,7 @@
 //! exactly as the reference Python tool handles them.
 
 pub mod parse;
+pub mod text;
 pub mod write;
 
 pub use parse::{Value, parse_line};

@@ -8,11 +8,10 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
-use super::fields::{
-    FieldError, float_field, int_field, mos_value, py_repr, py_text, text_or_empty, text_raw,
-};
+use super::fields::{FieldError, float_field, int_field, mos_value, text_or_empty, text_raw};
 use super::wide::{WideError, WideRow, WideWriter};
 use crate::json::Value;
+use crate::json::text::{py_repr, py_text};
 
 /// Keys a row must carry (present, even if null) or the whole run stops.
 pub const REQUIRED_KEYS: [&str; 4] = ["corpus", "mos", "src", "src_sha256"];

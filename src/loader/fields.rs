@@ -6,55 +6,10 @@
 //! turns into a `bad_value` drop instead of a crash.
 
 use crate::json::Value;
-use crate::json::write::write_float;
+use crate::json::text::{py_float_str, py_repr, py_text};
 
 /// Why a value could not be read; worded to follow "field 'x': ".
 pub type FieldError = String;
-
-/// Python's `str()` of a scalar, or `None` for values that have no scalar text.
-pub fn py_text(v: &Value<'_>) -> Option<String> {
-    match v {
-        Value::Null => Some("None".to_owned()),
-        Value::Bool(true) => Some("True".to_owned()),
-        Value::Bool(false) => Some("False".to_owned()),
-        Value::Int(t) => Some(normalise_int_text(t)),
-        Value::Float(f) => Some(py_float_str(*f)),
-        Value::Str(s) => Some(s.to_string()),
-        Value::Array(_) | Value::Object(_) => None,
-    }
-}
-
-/// Python's `repr()` of a value, for messages that quote what was found.
-pub fn py_repr(v: &Value<'_>) -> String {
-    match v {
-        Value::Str(s) => format!("'{}'", s.escape_debug()),
-        Value::Array(_) => "[...]".to_owned(),
-        Value::Object(_) => "{...}".to_owned(),
-        other => py_text(other).unwrap_or_default(),
-    }
-}
-
-/// `str(float)`: like repr, but Python spells the non-finite values in lower case.
-fn py_float_str(f: f64) -> String {
-    if f.is_nan() {
-        "nan".to_owned()
-    } else if f.is_infinite() {
-        if f > 0.0 { "inf" } else { "-inf" }.to_owned()
-    } else {
-        let mut buf = Vec::with_capacity(24);
-        write_float(&mut buf, f);
-        String::from_utf8(buf).unwrap_or_default()
-    }
-}
-
-/// Python re-prints `-0` as `0`; every other integer literal is already canonical.
-fn normalise_int_text(t: &str) -> String {
-    if t.trim_start_matches('-').bytes().all(|b| b == b'0') {
-        "0".to_owned()
-    } else {
-        t.to_owned()
-    }
-}
 
 /// Python's falsy scalars, which `x or default` replaces by the default.
 fn is_falsy(v: &Value<'_>) -> bool {

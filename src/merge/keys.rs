@@ -11,9 +11,9 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use crate::json::Value;
+use crate::json::text::py_text;
 use crate::json::write::write_value;
 use crate::loader::batch::RowError;
-use crate::loader::fields::py_text;
 
 /// The natural key of an encode, in key order.
 pub const NATURAL_KEY: [&str; 4] = ["src_sha256", "encoder", "preset", "crf"];

@@ -1,0 +1,55 @@
+//! Python's `str()` and `repr()` of parsed JSON values: the text the reference prints
+//! in its messages and writes for coerced fields, and that mosagg shows for floats.
+
+use super::Value;
+use super::write::write_float;
+
+/// Python's `str()` of a scalar, or `None` for values that have no scalar text.
+pub fn py_text(v: &Value<'_>) -> Option<String> {
+    match v {
+        Value::Null => Some("None".to_owned()),
+        Value::Bool(true) => Some("True".to_owned()),
+        Value::Bool(false) => Some("False".to_owned()),
+        Value::Int(t) => Some(normalise_int_text(t)),
+        Value::Float(f) => Some(py_float_str(*f)),
+        Value::Str(s) => Some(s.to_string()),
+        Value::Array(_) | Value::Object(_) => None,
+    }
+}
+
+/// Python's `repr()` of a value, for messages that quote what was found.
+pub fn py_repr(v: &Value<'_>) -> String {
+    match v {
+        Value::Str(s) => format!("'{}'", s.escape_debug()),
+        Value::Array(_) => "[...]".to_owned(),
+        Value::Object(_) => "{...}".to_owned(),
+        other => py_text(other).unwrap_or_default(),
+    }
+}
+
+/// `str(float)`: like repr, but Python spells the non-finite values in lower case.
+pub fn py_float_str(f: f64) -> String {
+    if f.is_nan() {
+        "nan".to_owned()
+    } else if f.is_infinite() {
+        if f > 0.0 { "inf" } else { "-inf" }.to_owned()
+    } else {
+        let mut buf = Vec::with_capacity(24);
+        write_float(&mut buf, f);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+}
+
+/// Python re-prints `-0` as `0`; every other integer literal is already canonical.
+fn normalise_int_text(t: &str) -> String {
+    if t.trim_start_matches('-').bytes().all(|b| b == b'0') {
+        "0".to_owned()
+    } else {
+        t.to_owned()
+    }
+}
+
+/// `repr(float)`: the shortest text that reads back as the same f64 (`75.0`, `1e-05`).
+pub fn float_repr(f: f64) -> String {
+    py_repr(&Value::Float(f))
+}
