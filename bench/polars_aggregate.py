@@ -21,13 +21,13 @@ Usage:
 
 from __future__ import annotations
 
-import argparse
-import hashlib
 import json
 import os
 import sys
 import time
 from pathlib import Path
+
+from baseline_common import base_parser, present_inputs, sha256_file
 
 import polars as pl
 
@@ -64,28 +64,13 @@ SCHEMA = {
 }
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fp:
-        while chunk := fp.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--inputs", nargs="+", required=True, type=Path)
-    ap.add_argument("--output", required=True, type=Path)
-    ap.add_argument("--aggregated-at", default="2026-05-09T00:00:00+00:00")
+    ap = base_parser(__doc__.split("\n")[0])
     args = ap.parse_args()
     t0 = time.perf_counter()
 
-    present = [p for p in args.inputs if p.is_file()]
-    for p in args.inputs:
-        if not p.is_file():
-            print(f"WARNING input not found, skipping: {p}", file=sys.stderr)
-    if not present:
-        print("error: no input JSONL files exist on disk", file=sys.stderr)
+    present = present_inputs(args.inputs)
+    if present is None:
         return 2
     out = args.output
     stem = out.with_suffix("") if out.suffix == ".jsonl" else out
