@@ -5,12 +5,26 @@
 -- numpy's default method and DuckDB's quantile_cont compute them: for fraction q
 -- of a group of n values sorted ascending, the position is q * (n - 1) (0-based),
 -- and the value is lo + (hi - lo) * (position - floor(position)), lo and hi being
--- the values at floor(position) and ceil(position). quantile_exact (a function
--- mosagg registers) does exactly that on each group's list of values, by selecting
--- the two ranks rather than sorting the file. DataFusion's percentile_cont rounds
--- the weight to six decimals, so it is not used here.
+-- the values at floor(position) and ceil(position). exact_quantiles (an aggregate
+-- mosagg registers) does exactly that: each group keeps its values, and the two ranks
+-- around each position are selected rather than the file sorted. Its result has one
+-- field per fraction, q1, q2, ... in the order asked. DataFusion's percentile_cont
+-- rounds the weight to six decimals, so it is not used here.
 -- std is the sample standard deviation (n - 1 in the denominator), NULL for n = 1.
-WITH per_group AS (
+WITH
+-- One label per corpus; a group mixing scales (e.g. --by width) lists them all. Taken
+-- from the distinct pairs first: ordering the labels inside the main aggregate would
+-- sort every row of the file by its label.
+scales_of_group AS (
+    SELECT d.grp, STRING_AGG(d.mos_native_scale, '+' ORDER BY d.mos_native_scale) AS scale_label
+    FROM (
+        SELECT DISTINCT s.grp, s.mos_native_scale
+        FROM stats_input AS s
+        WHERE s.mos IS NOT NULL
+    ) AS d
+    GROUP BY d.grp
+),
+per_group AS (
     SELECT
         s.grp,
         COUNT(*) AS n,
@@ -18,9 +32,7 @@ WITH per_group AS (
         STDDEV(s.mos) AS std,
         MIN(s.mos) AS min_mos,
         MAX(s.mos) AS max_mos,
-        ARRAY_AGG(s.mos) AS mos_values,
-        -- One label per corpus; a group mixing scales (e.g. --by width) lists them all.
-        STRING_AGG(DISTINCT s.mos_native_scale, '+' ORDER BY s.mos_native_scale) AS scale_label,
+        exact_quantiles(s.mos, 0.05, 0.25, 0.50, 0.75, 0.95) AS q,
         MIN(s.mos_native) AS native_min,
         MAX(s.mos_native) AS native_max
     FROM stats_input AS s
@@ -33,14 +45,15 @@ SELECT
     g.mean,
     g.std,
     g.min_mos AS min,
-    quantile_exact(g.mos_values, 0.05) AS p05,
-    quantile_exact(g.mos_values, 0.25) AS p25,
-    quantile_exact(g.mos_values, 0.50) AS median,
-    quantile_exact(g.mos_values, 0.75) AS p75,
-    quantile_exact(g.mos_values, 0.95) AS p95,
+    get_field(g.q, 'q1') AS p05,
+    get_field(g.q, 'q2') AS p25,
+    get_field(g.q, 'q3') AS median,
+    get_field(g.q, 'q4') AS p75,
+    get_field(g.q, 'q5') AS p95,
     g.max_mos AS max,
-    g.scale_label,
+    sg.scale_label,
     g.native_min,
     g.native_max
 FROM per_group AS g
+JOIN scales_of_group AS sg ON sg.grp IS NOT DISTINCT FROM g.grp
 ORDER BY g.grp

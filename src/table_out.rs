@@ -1,8 +1,9 @@
 //! Result batches on stdout as a terminal table, CSV, a JSON array or JSON lines.
 //!
 //! The machine formats stream batch by batch, so `mosagg query … --format ndjson`
-//! over a whole training set never holds it in memory; only the terminal table,
-//! which must measure every cell before drawing, collects its rows first.
+//! over a whole training set never holds it in memory. The terminal table must measure
+//! every cell before drawing, so it collects the rows it shows, and only those when
+//! given a row limit: the rest are counted as they stream past, never kept.
 
 use std::io::{self, Write};
 
@@ -46,10 +47,12 @@ pub struct Renderer<W: Write> {
     float_style: FloatStyle,
     out: W,
     schema: SchemaRef,
-    /// Rows so far (for the JSON array's separators).
+    /// Rows so far (for the JSON array's separators, and the table's footer).
     rows: u64,
     /// The terminal table's cells, drawn at `finish`.
     table_rows: Vec<Vec<String>>,
+    /// The most rows the terminal table keeps and draws; None draws every row.
+    max_table_rows: Option<usize>,
 }
 
 impl<W: Write> Renderer<W> {
@@ -61,7 +64,15 @@ impl<W: Write> Renderer<W> {
             schema,
             rows: 0,
             table_rows: Vec::new(),
+            max_table_rows: None,
         }
+    }
+
+    /// Draws at most `max` rows in the terminal table (the first ones), and says below it
+    /// how many there were in all. Other formats are unaffected.
+    pub fn with_max_table_rows(mut self, max: Option<usize>) -> Self {
+        self.max_table_rows = max;
+        self
     }
 
     /// Writes what can be written before any row: the CSV header, the JSON array's `[`.
@@ -82,13 +93,27 @@ impl<W: Write> Renderer<W> {
     }
 
     pub fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+        if self.format == Format::Table
+            && self.table_rows.len() >= self.max_table_rows.unwrap_or(usize::MAX)
+        {
+            // Past what the table shows: only counted.
+            self.rows += batch.num_rows() as u64;
+            return Ok(());
+        }
         let columns = text_columns(batch)?;
         match self.format {
             Format::Table => {
-                let cells = CellText::new(&columns, self.float_style, "NULL")?;
-                for row in 0..batch.num_rows() {
-                    self.table_rows.push(cells.row(row));
+                let room = self
+                    .max_table_rows
+                    .map_or(usize::MAX, |max| max.saturating_sub(self.table_rows.len()));
+                let shown = batch.num_rows().min(room);
+                if shown > 0 {
+                    let cells = CellText::new(&columns, self.float_style, "NULL")?;
+                    for row in 0..shown {
+                        self.table_rows.push(cells.row(row));
+                    }
                 }
+                self.rows += batch.num_rows() as u64;
             }
             Format::Csv => {
                 let cells = CellText::new(&columns, FloatStyle::RoundTrip, "")?;
@@ -154,8 +179,18 @@ impl<W: Write> Renderer<W> {
                     .iter()
                     .map(|f| f.data_type().is_numeric())
                     .collect();
+                let shown = self.table_rows.len() as u64;
                 let drawn = draw_table(header, &right, std::mem::take(&mut self.table_rows));
                 writeln!(self.out, "{drawn}").map_err(write_err)?;
+                if self.rows > shown {
+                    writeln!(
+                        self.out,
+                        "{} rows; the first {} shown (--max-rows sets how many; --format csv or ndjson prints every row)",
+                        indicatif::HumanCount(self.rows),
+                        indicatif::HumanCount(shown)
+                    )
+                    .map_err(write_err)?;
+                }
             }
             Format::Json => {
                 let close = if self.rows == 0 { "]" } else { "\n]" };

@@ -28,7 +28,16 @@ pub struct Args {
     pub tables: Vec<String>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// The most rows the terminal table draws (the first ones; the rest are counted, not
+    /// kept, so a huge result stays within memory). 0 draws every row. Other formats
+    /// always print every row.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_ROWS)]
+    pub max_rows: usize,
 }
+
+/// Rows the terminal table draws unless `--max-rows` says otherwise: more than a screen,
+/// few enough to draw at once.
+pub const DEFAULT_MAX_ROWS: usize = 100;
 
 pub fn execute(args: Args) -> Result<i32> {
     let mut tables = args
@@ -45,7 +54,8 @@ pub fn execute(args: Args) -> Result<i32> {
         for (name, path) in &tables {
             register_path(&ctx, name, path).await?;
         }
-        run_query(&ctx, &args.sql, args.format).await
+        let max_rows = (args.max_rows > 0).then_some(args.max_rows);
+        run_query(&ctx, &args.sql, args.format, max_rows).await
     });
     match result {
         Err(e) if is_broken_pipe(&e) => Ok(0),
@@ -154,12 +164,18 @@ fn registered_tables(ctx: &SessionContext) -> String {
 }
 
 /// Plans the statement (read-only), then streams its result to stdout.
-async fn run_query(ctx: &SessionContext, sql: &str, format: Format) -> Result<()> {
+async fn run_query(
+    ctx: &SessionContext,
+    sql: &str,
+    format: Format,
+    max_table_rows: Option<usize>,
+) -> Result<()> {
     let df = plan_read_only(ctx, sql).await?;
     let mut stream = df.execute_stream().await?;
     let stdout = std::io::stdout();
     let out = std::io::BufWriter::new(stdout.lock());
-    let mut renderer = Renderer::new(format, FloatStyle::RoundTrip, stream.schema(), out);
+    let mut renderer = Renderer::new(format, FloatStyle::RoundTrip, stream.schema(), out)
+        .with_max_table_rows(max_table_rows);
     renderer.start()?;
     while let Some(batch) = stream.next().await {
         renderer.push(&batch?)?;

@@ -12,7 +12,7 @@ use arrow::datatypes::{Field, Int64Type, Schema, SchemaRef};
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 
-use crate::engine::{EngineOptions, new_session, register_path, runtime};
+use crate::engine::{EngineOptions, PoolKind, new_session, register_path, runtime};
 use crate::error::{Error, Result};
 use crate::table_out::{FloatStyle, Format, Renderer, is_broken_pipe};
 
@@ -121,8 +121,16 @@ pub fn check_group_column(by: &str) -> Result<()> {
 
 /// The statistics (and the histogram when `args.plot` asks for one), as Arrow batches.
 pub(crate) async fn compute(args: &Args) -> Result<Computed> {
-    let ctx = new_session(&EngineOptions::default())?;
-    ctx.register_udf(quantile::udf());
+    let ctx = new_session(&EngineOptions {
+        pool: PoolKind::FirstCome,
+        // Each partition sums its share of a group and the shares are added as they
+        // arrive. Two partial sums add up to the same mean in either order; with three
+        // or more, the last digit of a mean could depend on which partition finished
+        // first, and the same file must always give the same numbers.
+        partitions: 2,
+        ..EngineOptions::default()
+    })?;
+    ctx.register_udaf(quantile::udaf());
     register_path(&ctx, ROWS_TABLE, &args.path).await?;
     create_input_view(&ctx, &args.path, &args.by).await?;
 

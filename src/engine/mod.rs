@@ -10,7 +10,7 @@ pub mod spill;
 pub mod tables;
 
 pub use runtime::runtime;
-pub use session::{EngineOptions, new_session};
+pub use session::{EngineOptions, PoolKind, new_session};
 pub use tables::register_path;
 
 /// The SQL, kept as files a data person can read and embedded at build time.

@@ -7,7 +7,7 @@ use arrow::array::RecordBatch;
 use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::memory_pool::{FairSpillPool, GreedyMemoryPool, MemoryPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 
@@ -25,6 +25,22 @@ pub struct EngineOptions {
     /// Where spill files go; the system temp folder when unset.
     pub spill_dir: Option<PathBuf>,
     pub partitions: usize,
+    pub pool: PoolKind,
+}
+
+/// How the memory limit is shared among the operators of a query.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PoolKind {
+    /// Every spilling operator gets an equal share, so one sort cannot starve the
+    /// others of the memory they need to merge their spill files (the aggregation
+    /// runs several sorts at once).
+    #[default]
+    FairShare,
+    /// First come, first served. For queries of hash aggregates only (`stats`): an
+    /// exact quantile must hold a whole group's values at once, which a fair share
+    /// split over every aggregate of every partition would refuse long before the
+    /// limit is reached.
+    FirstCome,
 }
 
 impl Default for EngineOptions {
@@ -33,6 +49,7 @@ impl Default for EngineOptions {
             memory_limit: DEFAULT_MEMORY_LIMIT,
             spill_dir: None,
             partitions: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            pool: PoolKind::FairShare,
         }
     }
 }
@@ -86,9 +103,12 @@ pub fn new_session(opts: &EngineOptions) -> Result<SessionContext> {
     // exactly as long as the session and every sort that may spill into it.
     let spill = Arc::new(SpillFolder::create(opts.spill_dir.as_deref())?);
     let mode = DiskManagerMode::Directories(vec![spill.path().to_path_buf()]);
+    let pool: Arc<dyn MemoryPool> = match opts.pool {
+        PoolKind::FairShare => Arc::new(FairSpillPool::new(opts.memory_limit)),
+        PoolKind::FirstCome => Arc::new(GreedyMemoryPool::new(opts.memory_limit)),
+    };
     let runtime = RuntimeEnvBuilder::new()
-        // FairSpillPool shares the limit among the spilling operators (two windows and a sort).
-        .with_memory_pool(Arc::new(FairSpillPool::new(opts.memory_limit)))
+        .with_memory_pool(pool)
         .with_disk_manager_builder(DiskManagerBuilder::default().with_mode(mode))
         .build_arc()?;
     let config = SessionConfig::new()

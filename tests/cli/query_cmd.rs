@@ -127,6 +127,54 @@ fn table_format_draws_header_and_cells() {
 }
 
 #[test]
+fn table_format_draws_only_the_first_rows_and_counts_the_rest() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_, _, parquet) = training_set(dir.path());
+    // 8 rows cubed: 512 rows, numbered so the drawn ones can be told apart.
+    let sql = "SELECT ROW_NUMBER() OVER (ORDER BY a.src, b.src, c.src) AS k \
+               FROM u AS a CROSS JOIN u AS b CROSS JOIN u AS c ORDER BY k";
+    let drawn = |extra: &[&str]| {
+        let mut cmd = mosagg();
+        cmd.args(["query", sql, "--table", &table_arg("u", &parquet)]);
+        cmd.args(extra);
+        let text = stdout_ok(cmd.output().expect("run mosagg"));
+        let keys: Vec<u64> = text
+            .lines()
+            .filter_map(|l| l.trim_matches(|c: char| !c.is_ascii_digit()).parse().ok())
+            .collect();
+        (keys, text)
+    };
+    let (keys, text) = drawn(&[]);
+    assert_eq!(keys, (1..=100).collect::<Vec<_>>(), "{text}");
+    assert!(
+        text.contains("512 rows; the first 100 shown"),
+        "footer missing:\n{text}"
+    );
+    let (keys, text) = drawn(&["--max-rows", "3"]);
+    assert_eq!(keys, vec![1, 2, 3], "{text}");
+    assert!(text.contains("512 rows; the first 3 shown"), "{text}");
+    let (keys, text) = drawn(&["--max-rows", "0"]);
+    assert_eq!(keys, (1..=512).collect::<Vec<_>>());
+    assert!(!text.contains("shown"), "no footer when every row is drawn");
+    // The machine formats are never cut.
+    let mut cmd = mosagg();
+    cmd.args([
+        "query",
+        sql,
+        "--table",
+        &table_arg("u", &parquet),
+        "--format",
+        "csv",
+        "--max-rows",
+        "3",
+    ]);
+    assert_eq!(
+        stdout_ok(cmd.output().expect("run mosagg")).lines().count(),
+        513
+    );
+}
+
+#[test]
 fn several_tables_of_each_kind_can_be_joined() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (shards, jsonl, parquet) = training_set(dir.path());
