@@ -23,6 +23,7 @@ Environment (all optional):
   BENCH_SKIP_DUCKDB=1    skip the DuckDB baseline
   BENCH_SKIP_POLARS=1    skip the polars baseline
   BENCH_NO_INSTALL=1     never apt-get/pip install; skip what is missing
+  BENCH_10M_BASELINES=1  also run DuckDB and polars on the 10m set (~12-15 GiB each)
 EOF
 }
 
@@ -316,10 +317,99 @@ bench_set realistic "$RUNS" 1 "${TOOLS[@]}"
 if [[ $QUICK -eq 0 ]]; then
     if [[ -n "$MOSAGG" ]]; then
         # The GNU-time run warms the page cache, so no separate warmup.
-        bench_set 10m "$RUNS_10M" 0 mosagg
+        TOOLS_10M=(mosagg)
+        if [[ -n "${BENCH_10M_BASELINES:-}" ]]; then
+            [[ -n "$DUCK_PY" ]] && TOOLS_10M+=(duckdb)
+            [[ -n "$POLARS_PY" ]] && TOOLS_10M+=(polars)
+        fi
+        bench_set 10m "$RUNS_10M" 0 "${TOOLS_10M[@]}"
     else
         warn "no mosagg binary: skipping the 10m set"
     fi
+fi
+
+# ------------------------------------------- cost per row, memory limits ----
+
+# One mosagg run under GNU time: wall, CPU, peak RSS, and the most bytes its spill
+# folder held at once (mosagg reports it on stderr when it spilled). Appends a row to
+# $RESULTS/scaling.md; the run's output must equal the default run's.
+scale_row() { # set limit|default
+    local set="$1" limit="$2" dir="$DATA/$1" out="$DATA/out/scale" tf lf flags=() spill
+    load_inputs "$dir"
+    mkdir -p "$out"
+    [[ "$limit" != default ]] && flags=(--memory-limit "$limit")
+    tf="$RESULTS/scale-$set-$limit.time"
+    lf="$RESULTS/scale-$set-$limit.log"
+    log "cost per row: $set, memory limit $limit"
+    if ! /usr/bin/time -f '%e %U %S %M %P' -o "$tf" "$MOSAGG" aggregate --inputs "${INPUTS[@]}" \
+        --output "$out/u.jsonl" --aggregated-at "$AGG_AT" "${flags[@]}" 2>"$lf"; then
+        echo "| $set | $limit | ${ROWS_IN[$set]:-$(rows_in "$dir")} | failed: $(grep -m1 '^error' "$lf" | cut -c1-160) | | | | | |" >>"$RESULTS/scaling.md"
+        return 0
+    fi
+    spill=$(sed -n 's/.*up to \(.*\) were on disk at once.*/\1/p' "$lf")
+    local same="-"
+    if [[ -f "$DATA/out/$set/mosagg/unified_corpus.jsonl" ]]; then
+        if python3 "$BENCH/compare_outputs.py" --bytes "$DATA/out/$set/mosagg/unified_corpus.jsonl" "$out/u.jsonl" >/dev/null; then
+            same="same bytes"
+        else
+            same="DIFFERS"
+            MISMATCH=1
+        fi
+    fi
+    read -r wall user sys rss cpu <"$tf"
+    local rows="${ROWS_IN[$set]:-$(rows_in "$dir")}"
+    awk -v set="$set" -v lim="$limit" -v rows="$rows" -v wall="$wall" -v user="$user" -v sys="$sys" \
+        -v rss="$rss" -v cpu="$cpu" -v spill="${spill:-none}" -v same="$same" 'BEGIN {
+        printf "| %s | %s | %d | %.2f | %.2f | %.2f | %.0f | %s | %s | %s |\n",
+            set, lim, rows, wall, user + sys, (user + sys) * 1e6 / rows, rss / 1024, cpu, spill, same }' \
+        >>"$RESULTS/scaling.md"
+    rm -f "$out"/u.*
+}
+
+if [[ -n "$MOSAGG" && $QUICK -eq 0 ]]; then
+    {
+        echo "| set | --memory-limit | rows in | wall s | CPU s | CPU µs/row | peak RSS MiB | CPU % | spill peak | output vs default |"
+        echo "|---|---|---:|---:|---:|---:|---:|---:|---|---|"
+    } >"$RESULTS/scaling.md"
+    for set in realistic 1m 3m 10m; do
+        gen_data "$set"
+        ROWS_IN["$set"]=$(rows_in "$DATA/$set")
+        scale_row "$set" default
+    done
+    for limit in 512M 256M; do
+        scale_row 10m "$limit"
+    done
+fi
+
+# ------------------------------------------------------- stats and query ----
+
+# Goal 5: `mosagg stats` on the 10m run's Parquet, beside DuckDB's quantile_cont on the
+# same file, and `query --format table` over every row (peak RSS only).
+UNIFIED_10M="$DATA/out/10m/mosagg/unified_corpus.parquet"
+if [[ -n "$MOSAGG" && $QUICK -eq 0 && -f "$UNIFIED_10M" ]]; then
+    stats_args=(-n "mosagg stats (table)" "$(printf '%q ' "$MOSAGG" stats "$UNIFIED_10M")"
+        -n "mosagg stats --format csv" "$(printf '%q ' "$MOSAGG" stats --format csv "$UNIFIED_10M")"
+        -n "mosagg stats --format json" "$(printf '%q ' "$MOSAGG" stats --format json "$UNIFIED_10M")"
+        -n "mosagg stats --plot" "$(printf '%q ' "$MOSAGG" stats --plot "$DATA/out/stats.svg" "$UNIFIED_10M")")
+    [[ -n "$DUCK_PY" ]] && stats_args+=(-n "duckdb quantile_cont" "$(printf '%q ' "$DUCK_PY" "$BENCH/duckdb_stats.py" "$UNIFIED_10M")")
+    log "stats on the 10m output: hyperfine"
+    hyperfine --warmup 1 --runs "$RUNS" --style basic --export-markdown "$RESULTS/stats.md" \
+        --export-csv "$RESULTS/stats.csv" "${stats_args[@]}" >&2
+    {
+        echo
+        echo "| command | peak RSS MiB |"
+        echo "|---|---:|"
+        for f in "" "--format csv" "--plot $DATA/out/stats.svg"; do
+            read -r -a extra <<<"$f"
+            /usr/bin/time -f '%M' -o "$RESULTS/stats-rss.time" "$MOSAGG" stats "${extra[@]}" "$UNIFIED_10M" >/dev/null 2>&1
+            echo "| mosagg stats $f | $(awk '{printf "%.0f", $1 / 1024}' "$RESULTS/stats-rss.time") |"
+        done
+        for rows in 100 0; do
+            /usr/bin/time -f '%M %e' -o "$RESULTS/query-rss.time" "$MOSAGG" query --max-rows "$rows" \
+                --table "u=$UNIFIED_10M" "SELECT * FROM u" >/dev/null 2>&1 || true
+            echo "| mosagg query 'SELECT * FROM u' --format table --max-rows $rows (all 9.5M rows) | $(awk '{printf "%.0f (%.1f s)", $1 / 1024, $2}' "$RESULTS/query-rss.time") |"
+        done
+    } >>"$RESULTS/stats.md"
 fi
 
 # -------------------------------------------------------------- summary ----
@@ -347,6 +437,9 @@ fi
 echo "loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RESULTS/machine.txt" >&2
 log "summary (also in $RESULTS/summary.md)"
 column -t -s '|' -o '|' "$RESULTS/summary.md" 2>/dev/null || cat "$RESULTS/summary.md"
+for extra in scaling stats; do
+    [[ -f "$RESULTS/$extra.md" ]] && { log "$extra (also in $RESULTS/$extra.md)"; cat "$RESULTS/$extra.md" >&2; }
+done
 
 if [[ $MISMATCH -ne 0 ]]; then
     warn "outputs differ between tools (see above): the timings compare different work"

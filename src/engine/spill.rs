@@ -88,3 +88,50 @@ fn sweep_stale(parent: &Path) {
         }
     }
 }
+
+/// Follows how much a run has on disk in its spill folder (the sorts' spill files and
+/// anything else the caller counts, such as staged wide rows), sampling on a thread of
+/// its own, so the run can say how much disk it needed at most.
+pub struct SpillWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<u64>>,
+}
+
+impl SpillWatch {
+    /// How often the spill folder's use is sampled: spill files live for seconds.
+    const EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+
+    /// Starts sampling `on_disk` (bytes now on disk) until `peak` is called.
+    pub fn start(on_disk: impl Fn() -> u64 + Send + 'static) -> Self {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = std::sync::Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("mosagg-spill-watch".into())
+            .spawn(move || {
+                let mut peak = 0;
+                loop {
+                    peak = peak.max(on_disk());
+                    if stopped.load(Ordering::Relaxed) {
+                        return peak;
+                    }
+                    std::thread::sleep(Self::EVERY);
+                }
+            })
+            .ok();
+        Self { stop, thread }
+    }
+
+    /// The most bytes seen on disk at once; 0 when nothing spilled (or sampling could
+    /// not start).
+    pub fn peak(mut self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.take().and_then(|t| t.join().ok()).unwrap_or(0)
+    }
+}
+
+impl Drop for SpillWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
