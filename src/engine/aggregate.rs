@@ -137,17 +137,10 @@ pub async fn run_observed(
 
     ctx.register_udf(super::key_bucket::udf());
     reserve_merge_memory(ctx).await?;
-    // The rows are ranked in as many partitions as they are scanned, whatever the
-    // memory limit: each key bucket goes whole to one partition. With the merge memory
-    // and fan-in set above, and DataFusion 55.2's multi-level merge (which re-spills a
-    // run with smaller batches rather than failing), two partitions rank the 10M-row set
-    // within 256M (see BENCHMARKS.md); one partition per sort left a core idle.
+    let ranking_partitions = ranking_partitions(ctx, &inputs, plan.partitions);
     collect_sql(
         ctx,
-        &format!(
-            "SET datafusion.execution.target_partitions = {}",
-            plan.partitions.max(1)
-        ),
+        &format!("SET datafusion.execution.target_partitions = {ranking_partitions}"),
     )
     .await?;
 
@@ -256,28 +249,22 @@ pub async fn run_observed(
 const WIDE_SHARE_OF_LIMIT: usize = 8;
 
 /// Memory each sort sets aside up front for merging its spill files (one part of the
-/// limit in this many, within the bounds below: 16 MiB at 256M, 64 MiB from 1G; with
-/// the fan-in below, a merge of 8,192-row batches of narrow rows fits in it). DataFusion's default (10 MiB) lets the
+/// limit in this many, within the bounds below). DataFusion's default (10 MiB) lets the
 /// merge of a sort that spilled many times fail for want of a few MiB once the other
 /// sorts hold the pool: apache/datafusion#14692, #15271, #19216.
-const MERGE_SHARE_OF_LIMIT: usize = 16;
+const MERGE_SHARE_OF_LIMIT: usize = 24;
 const MERGE_RESERVATION_MIN: usize = 8 << 20;
 const MERGE_RESERVATION_MAX: usize = 64 << 20;
-/// Spill files merged at once: one per this many bytes of the limit, within the bounds
-/// below; more are merged in several passes. A merge holds a batch or two of every
-/// file it reads, in memory that cannot spill, so under a small limit a wide merge
-/// leaves the sorts still gathering their input no share of the pool at all.
-/// (DataFusion's default: every file at once.)
-const LIMIT_PER_MERGED_FILE: usize = 128 << 20;
-const MERGE_FAN_IN_MIN: usize = 4;
-const MERGE_FAN_IN_MAX: usize = 8;
+/// Spill files merged at once; more are merged in several passes, so the merge's
+/// memory does not grow with the number of spills (DataFusion's default: unlimited).
+const MAX_SPILL_MERGE_FAN_IN: usize = 16;
 
 async fn reserve_merge_memory(ctx: &SessionContext) -> Result<()> {
     let runtime = ctx.runtime_env();
+    runtime
+        .disk_manager
+        .set_max_spill_merge_fan_in(MAX_SPILL_MERGE_FAN_IN);
     if let MemoryLimit::Finite(limit) = runtime.memory_pool.memory_limit() {
-        runtime.disk_manager.set_max_spill_merge_fan_in(
-            (limit / LIMIT_PER_MERGED_FILE).clamp(MERGE_FAN_IN_MIN, MERGE_FAN_IN_MAX),
-        );
         let bytes =
             (limit / MERGE_SHARE_OF_LIMIT).clamp(MERGE_RESERVATION_MIN, MERGE_RESERVATION_MAX);
         collect_sql(
@@ -287,6 +274,25 @@ async fn reserve_merge_memory(ctx: &SessionContext) -> Result<()> {
         .await?;
     }
     Ok(())
+}
+
+/// How many partitions rank the rows. Every partition of every sort is a consumer of
+/// the memory pool; when the inputs are larger than the pool, the sorts spill, and a
+/// fair share of the pool split six ways (three sorts, two partitions each) leaves the
+/// merges of their spill files short of memory (apache/datafusion#19216). Then one
+/// partition per sort, as DataFusion's guide to memory-limited queries advises; the
+/// scan still parses on every core.
+fn ranking_partitions(ctx: &SessionContext, inputs: &[InputFile], wanted: usize) -> usize {
+    let input_bytes: u64 = inputs
+        .iter()
+        .filter(|i| i.is_present())
+        .filter_map(|i| std::fs::metadata(&i.path).ok())
+        .map(|m| m.len())
+        .sum();
+    match ctx.runtime_env().memory_pool.memory_limit() {
+        MemoryLimit::Finite(limit) if input_bytes > limit as u64 => 1,
+        _ => wanted.max(1),
+    }
 }
 
 /// True when the query failed because of an input line (as opposed to, say, memory).
