@@ -404,11 +404,11 @@ if [[ -n "$MOSAGG" && $QUICK -eq 0 && -f "$UNIFIED_10M" ]]; then
             /usr/bin/time -f '%M' -o "$RESULTS/stats-rss.time" "$MOSAGG" stats "${extra[@]}" "$UNIFIED_10M" >/dev/null 2>&1
             echo "| mosagg stats $f | $(awk '{printf "%.0f", $1 / 1024}' "$RESULTS/stats-rss.time") |"
         done
-        for rows in 100 0; do
-            /usr/bin/time -f '%M %e' -o "$RESULTS/query-rss.time" "$MOSAGG" query --max-rows "$rows" \
-                --table "u=$UNIFIED_10M" "SELECT * FROM u" >/dev/null 2>&1 || true
-            echo "| mosagg query 'SELECT * FROM u' --format table --max-rows $rows (all 9.5M rows) | $(awk '{printf "%.0f (%.1f s)", $1 / 1024, $2}' "$RESULTS/query-rss.time") |"
-        done
+        # The default --max-rows (100) over every row of the file. (--max-rows 0 draws all
+        # 9.5M rows in one terminal table: ~23 GiB, so it is not run here.)
+        /usr/bin/time -f '%M %e' -o "$RESULTS/query-rss.time" "$MOSAGG" query \
+            --table "u=$UNIFIED_10M" "SELECT * FROM u" >/dev/null 2>&1 || true
+        echo "| mosagg query 'SELECT * FROM u' --format table (all 9.5M rows, first 100 drawn) | $(awk 'NR == 1 {printf "%.0f (%.1f s)", $1 / 1024, $2}' "$RESULTS/query-rss.time") |"
     } >>"$RESULTS/stats.md"
 fi
 
