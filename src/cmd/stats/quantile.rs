@@ -121,9 +121,50 @@ impl AggregateUDFImpl for ExactQuantiles {
     }
 }
 
-/// The quantiles of one group's values, as the result struct's field values.
+/// The quantiles of one group's values, as the result struct's field values (in the
+/// order of `fractions`).
+///
+/// Highest fraction first: once the rank for one fraction is selected, every value at
+/// or below it sits in the prefix before it, so the next (lower) fraction selects
+/// within that prefix only, and the value just above its rank is the smallest of the
+/// prefix's tail or the previous rank's value. On a 7.5M-value group that is about
+/// half the work of selecting each fraction in the whole group.
 fn quantiles_of(values: &mut [f64], fractions: &[f64]) -> Vec<Option<f64>> {
-    fractions.iter().map(|&q| quantile(values, q)).collect()
+    let n = values.len();
+    let mut out = vec![None; fractions.len()];
+    if n == 0 {
+        return out;
+    }
+    let mut order: Vec<usize> = (0..fractions.len()).collect();
+    order.sort_by(|&a, &b| fractions[b].total_cmp(&fractions[a]));
+    // Values at index >= `bound` are all >= every value before it, and `values[bound]`
+    // (when bound < n) is the smallest of them; likewise for `above`, the bound
+    // before it (for a fraction whose rank was selected already).
+    let mut bound = n;
+    let mut above = n;
+    for i in order {
+        let pos = fractions[i] * (n - 1) as f64;
+        let lo_rank = (pos.floor() as usize).min(n - 1);
+        let hi_rank = (pos.ceil() as usize).min(n - 1);
+        if lo_rank < bound {
+            values[..bound].select_nth_unstable_by(lo_rank, order_nan_last);
+            above = bound;
+            bound = lo_rank;
+        }
+        // Here lo_rank == bound: values[lo_rank] holds its value, and the next rank
+        // up is the smallest of values[lo_rank + 1 .. above], or values[above].
+        let lo = values[lo_rank];
+        let hi = if hi_rank == lo_rank {
+            lo
+        } else {
+            let tail = values[lo_rank + 1..above].iter().copied();
+            tail.chain(values.get(above).copied())
+                .min_by(order_nan_last)
+                .unwrap_or(lo)
+        };
+        out[i] = Some(lo + (hi - lo) * (pos - pos.floor()));
+    }
+    out
 }
 
 /// One struct array from each group's quantiles (None for a group without values).
@@ -288,36 +329,37 @@ impl Accumulator for OneGroup {
 }
 
 /// Orders as SQL's `ORDER BY mos` does: NaN after every number.
-fn order(a: &f64, b: &f64) -> std::cmp::Ordering {
+fn order_nan_last(a: &f64, b: &f64) -> std::cmp::Ordering {
     match (a.is_nan(), b.is_nan()) {
         (false, false) => a.total_cmp(b),
         (x, y) => x.cmp(&y),
     }
 }
 
-/// The exact interpolated quantile; reorders `v`. None for an empty list.
-pub fn quantile(v: &mut [f64], q: f64) -> Option<f64> {
-    let n = v.len();
-    if n == 0 {
-        return None;
-    }
-    let pos = q * (n - 1) as f64;
-    let lo_rank = (pos.floor() as usize).min(n - 1);
-    let hi_rank = (pos.ceil() as usize).min(n - 1);
-    let (_, lo, above) = v.select_nth_unstable_by(lo_rank, order);
-    let lo = *lo;
-    let hi = if hi_rank == lo_rank {
-        lo
-    } else {
-        // The next rank up is the smallest value above the lower one.
-        above.iter().copied().min_by(order).unwrap_or(lo)
-    };
-    Some(lo + (hi - lo) * (pos - pos.floor()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One fraction at a time, the plain way: the reference `quantiles_of` must equal.
+    /// Reorders `v`; None for an empty list.
+    fn quantile(v: &mut [f64], q: f64) -> Option<f64> {
+        let n = v.len();
+        if n == 0 {
+            return None;
+        }
+        let pos = q * (n - 1) as f64;
+        let lo_rank = (pos.floor() as usize).min(n - 1);
+        let hi_rank = (pos.ceil() as usize).min(n - 1);
+        let (_, lo, above) = v.select_nth_unstable_by(lo_rank, order_nan_last);
+        let lo = *lo;
+        let hi = if hi_rank == lo_rank {
+            lo
+        } else {
+            // The next rank up is the smallest value above the lower one.
+            above.iter().copied().min_by(order_nan_last).unwrap_or(lo)
+        };
+        Some(lo + (hi - lo) * (pos - pos.floor()))
+    }
 
     #[test]
     fn interpolates_between_ranks_like_numpy() {
@@ -347,6 +389,32 @@ mod tests {
         let mut v = vec![f64::NAN, 1.0, 2.0];
         assert_eq!(quantile(&mut v, 0.5), Some(2.0));
         assert!(quantile(&mut v, 1.0).is_some_and(f64::is_nan));
+    }
+
+    #[test]
+    fn several_fractions_at_once_equal_each_alone() {
+        // A deterministic scramble with repeats, NaNs and an even length.
+        let base: Vec<f64> = (0..1001u64)
+            .map(|i| match (i * 7919) % 1009 {
+                0 | 500 => f64::NAN,
+                k => (k % 97) as f64 / 4.0,
+            })
+            .collect();
+        let fractions = [0.05, 0.25, 0.5, 0.75, 0.95, 0.5, 0.0, 1.0, 0.999, 0.001];
+        for len in [1, 2, 3, 10, 1000, 1001] {
+            let mut all = base[..len].to_vec();
+            let together = quantiles_of(&mut all, &fractions);
+            for (q, got) in fractions.iter().zip(together) {
+                let mut alone = base[..len].to_vec();
+                let want = quantile(&mut alone, *q);
+                assert_eq!(
+                    got.map(f64::to_bits),
+                    want.map(f64::to_bits),
+                    "len {len}, q {q}"
+                );
+            }
+        }
+        assert_eq!(quantiles_of(&mut [], &[0.5]), vec![None]);
     }
 
     #[test]
