@@ -754,3 +754,44 @@ fn full_disks_are_named_and_leave_the_previous_set() {
     assert_eq!(snapshot(&disk.dir), before);
     assert!(leftovers(s.dir.path()).is_empty());
 }
+
+#[test]
+fn a_run_that_spills_says_how_much_and_writes_the_same_bytes() {
+    let s = Scratch::new();
+    let big_a = big_shard(&s, "in/big_a.jsonl", "konvid-1k", 60_000);
+    let big_b = big_shard(&s, "in/big_b.jsonl", "lsvq", 60_000);
+    let roomy = s.path("roomy/u.jsonl");
+    let tight = s.path("tight/u.jsonl");
+    for dir in ["roomy", "tight"] {
+        std::fs::create_dir_all(s.path(dir)).expect("mkdir");
+    }
+    let res = aggregate_cmd(&[&big_a, &big_b], &roomy)
+        .output()
+        .expect("run");
+    assert!(res.status.success(), "{}", stderr_of(&res));
+    assert!(
+        !stderr_of(&res).contains("on disk at once"),
+        "{}",
+        stderr_of(&res)
+    );
+    // 100M holds the engine's buffers but not the sorts of 120k rows: they spill.
+    let res = aggregate_cmd(&[&big_a, &big_b], &tight)
+        .args(["--memory-limit", "100M"])
+        .output()
+        .expect("run");
+    let err = stderr_of(&res);
+    assert!(res.status.success(), "{err}");
+    let said = err
+        .lines()
+        .find(|l| l.contains("were on disk at once in the spill folder"))
+        .unwrap_or_else(|| panic!("no spill report in\n{err}"));
+    assert!(said.contains("up to ") && said.contains("B were"), "{said}");
+    for name in ["u.jsonl", "u.parquet"] {
+        assert_eq!(
+            std::fs::read(s.path(&format!("roomy/{name}"))).expect("read"),
+            std::fs::read(s.path(&format!("tight/{name}"))).expect("read"),
+            "{name} differs when the run spills"
+        );
+    }
+    assert!(leftovers(s.dir.path()).is_empty());
+}
