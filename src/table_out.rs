@@ -93,29 +93,23 @@ impl<W: Write> Renderer<W> {
     }
 
     pub fn push(&mut self, batch: &RecordBatch) -> Result<()> {
-        if self.format == Format::Table
-            && self.table_rows.len() >= self.max_table_rows.unwrap_or(usize::MAX)
-        {
-            // Past what the table shows: only counted.
-            self.rows += batch.num_rows() as u64;
-            return Ok(());
-        }
-        let columns = text_columns(batch)?;
         match self.format {
             Format::Table => {
+                // Only the rows the table still has room for become text; the rest are
+                // counted for the footer.
                 let room = self
                     .max_table_rows
                     .map_or(usize::MAX, |max| max.saturating_sub(self.table_rows.len()));
                 let shown = batch.num_rows().min(room);
                 if shown > 0 {
+                    let columns = text_columns(&batch.slice(0, shown))?;
                     let cells = CellText::new(&columns, self.float_style, "NULL")?;
-                    for row in 0..shown {
-                        self.table_rows.push(cells.row(row));
-                    }
+                    self.table_rows.extend((0..shown).map(|row| cells.row(row)));
                 }
                 self.rows += batch.num_rows() as u64;
             }
             Format::Csv => {
+                let columns = text_columns(batch)?;
                 let cells = CellText::new(&columns, FloatStyle::RoundTrip, "")?;
                 for row in 0..batch.num_rows() {
                     let line: Vec<String> = cells.row(row).iter().map(|c| csv_field(c)).collect();
@@ -123,6 +117,7 @@ impl<W: Write> Renderer<W> {
                 }
             }
             Format::Json | Format::Ndjson => {
+                let columns = text_columns(batch)?;
                 let names: Vec<String> = self
                     .schema
                     .fields()

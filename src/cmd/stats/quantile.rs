@@ -121,20 +121,20 @@ impl AggregateUDFImpl for ExactQuantiles {
     }
 }
 
-/// The quantiles of one group's values, as the result struct's field values (in the
-/// order of `fractions`).
+/// The quantiles of one group's values, in the order of `fractions`; None for a group
+/// without values.
 ///
 /// Highest fraction first: once the rank for one fraction is selected, every value at
 /// or below it sits in the prefix before it, so the next (lower) fraction selects
 /// within that prefix only, and the value just above its rank is the smallest of the
 /// prefix's tail or the previous rank's value. On a 7.5M-value group that is about
 /// half the work of selecting each fraction in the whole group.
-fn quantiles_of(values: &mut [f64], fractions: &[f64]) -> Vec<Option<f64>> {
+fn quantiles_of(values: &mut [f64], fractions: &[f64]) -> Option<Vec<f64>> {
     let n = values.len();
-    let mut out = vec![None; fractions.len()];
     if n == 0 {
-        return out;
+        return None;
     }
+    let mut out = vec![0.0; fractions.len()];
     let mut order: Vec<usize> = (0..fractions.len()).collect();
     order.sort_by(|&a, &b| fractions[b].total_cmp(&fractions[a]));
     // Values at index >= `bound` are all >= every value before it, and `values[bound]`
@@ -162,18 +162,18 @@ fn quantiles_of(values: &mut [f64], fractions: &[f64]) -> Vec<Option<f64>> {
                 .min_by(order_nan_last)
                 .unwrap_or(lo)
         };
-        out[i] = Some(lo + (hi - lo) * (pos - pos.floor()));
+        out[i] = lo + (hi - lo) * (pos - pos.floor());
     }
-    out
+    Some(out)
 }
 
 /// One struct array from each group's quantiles (None for a group without values).
-fn struct_array(rows: Vec<Option<Vec<Option<f64>>>>, fractions: usize) -> Result<ArrayRef> {
+fn struct_array(rows: Vec<Option<Vec<f64>>>, fractions: usize) -> Result<ArrayRef> {
     let columns: Vec<ArrayRef> = (0..fractions)
         .map(|f| {
             let column: Float64Array = rows
                 .iter()
-                .map(|row| row.as_ref().and_then(|qs| qs[f]))
+                .map(|row| row.as_ref().map(|qs| qs[f]))
                 .collect();
             Arc::new(column) as ArrayRef
         })
@@ -239,7 +239,7 @@ impl GroupsAccumulator for Groups {
         let groups = emit_to.take_needed(&mut self.values);
         let rows = groups
             .into_iter()
-            .map(|mut v| (!v.is_empty()).then(|| quantiles_of(&mut v, &self.fractions)))
+            .map(|mut v| quantiles_of(&mut v, &self.fractions))
             .collect();
         struct_array(rows, self.fractions.len())
     }
@@ -304,8 +304,7 @@ impl Accumulator for OneGroup {
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        let row =
-            (!self.values.is_empty()).then(|| quantiles_of(&mut self.values, &self.fractions));
+        let row = quantiles_of(&mut self.values, &self.fractions);
         let array = struct_array(vec![row], self.fractions.len())?;
         ScalarValue::try_from_array(&array, 0)
     }
@@ -403,18 +402,18 @@ mod tests {
         let fractions = [0.05, 0.25, 0.5, 0.75, 0.95, 0.5, 0.0, 1.0, 0.999, 0.001];
         for len in [1, 2, 3, 10, 1000, 1001] {
             let mut all = base[..len].to_vec();
-            let together = quantiles_of(&mut all, &fractions);
+            let together = quantiles_of(&mut all, &fractions).expect("values");
             for (q, got) in fractions.iter().zip(together) {
                 let mut alone = base[..len].to_vec();
                 let want = quantile(&mut alone, *q);
                 assert_eq!(
-                    got.map(f64::to_bits),
+                    Some(got.to_bits()),
                     want.map(f64::to_bits),
                     "len {len}, q {q}"
                 );
             }
         }
-        assert_eq!(quantiles_of(&mut [], &[0.5]), vec![None]);
+        assert_eq!(quantiles_of(&mut [], &[0.5]), None);
     }
 
     #[test]
