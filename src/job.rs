@@ -293,7 +293,7 @@ fn read_and_rank(
     let started = std::time::Instant::now();
     let mut writers: Option<UnifiedWriters> = None;
     let mut watch: Option<progress::Watch> = None;
-    let total_bytes = present_bytes(inputs);
+    let total_bytes = inputs::present_bytes(inputs);
     let work = async {
         let ctx = new_session(opts)?;
         let observe = |scan: Arc<ScanShared>| {
@@ -346,16 +346,6 @@ fn read_and_rank(
     drop(watch);
     log::debug!("query finished in {:.3} s", started.elapsed().as_secs_f64());
     Ok((outcome, writers))
-}
-
-/// Bytes the scan will read: the progress bar's total.
-fn present_bytes(inputs: &[InputFile]) -> u64 {
-    inputs
-        .iter()
-        .filter(|i| i.is_present())
-        .filter_map(|i| std::fs::metadata(&i.path).ok())
-        .map(|m| m.len())
-        .sum()
 }
 
 /// One WARNING line per dropped row, in input order, as the reference logs them; at

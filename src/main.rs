@@ -3,6 +3,7 @@ use clap::Parser;
 use mosagg::cli::{Cli, dispatch};
 
 fn main() {
+    keep_big_buffers_mapped();
     // Arguments are paths, and a path may be any bytes the OS allows: never `args()`,
     // which panics on one that is not UTF-8. The manifest records them as text.
     let argv_os: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -24,3 +25,22 @@ fn main() {
         }
     }
 }
+
+/// Large buffers (a bucket's rows, its sorts, the merge's batches) are allocated and
+/// freed all through a run, on several threads. glibc raises its mmap threshold each
+/// time such a buffer is freed; after that they come from the heap, fragment it, and
+/// the freed memory is not returned: the 10M-row run peaked at 2.1 GiB of RSS for 1 GiB
+/// of accounted memory. A fixed threshold keeps them mapped, so freeing them returns
+/// them to the system (1.3 GiB, at the same speed).
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_big_buffers_mapped() {
+    // SAFETY: mallopt only changes allocator parameters; called before any other thread
+    // exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 32 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_big_buffers_mapped() {}

@@ -1,24 +1,31 @@
-//! The aggregation pipeline: scan → `unified` view → `fates` query, streamed once.
-//! The query sees narrow rows only (what decides a row's fate and its place in the
-//! output); the descriptive fields wait in the wide row store and are gathered for the
-//! kept rows as they leave the query, in output order, on their way to the writers.
+//! The aggregation pipeline: scan → `unified` view → buckets of keys → `fates` per
+//! bucket → merge in output order. The queries see narrow rows only (what decides a
+//! row's fate and its place in the output); the descriptive fields wait in the wide row
+//! store and are gathered for the kept rows as they leave the merge, in output order,
+//! on their way to the writers.
 //! The fate of every row is kept (narrowly) so the counters and the rejects ledger are
 //! SQL over it afterwards.
 
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch, StringArray};
-use arrow::compute::{cast, filter_record_batch, not};
+use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef, UInt64Type};
 use datafusion::catalog::streaming::StreamingTable;
+use datafusion::error::DataFusionError;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryLimit};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 
+use super::bucketing::{BucketPlan, Bucketer};
+use super::ranking::{empty_fates_schema, rank_buckets, winners_schema};
 use super::results::{column, one_row};
 use super::session::{collect_sql, register_batches};
 use super::spill::SpillWatch;
+use super::spool::{SpoolBudget, SpoolMaker, Spooled};
 use super::sql;
 use crate::counters::Counters;
 use crate::error::{Error, Result};
@@ -89,27 +96,6 @@ pub struct Outcome {
     pub input_stats: Vec<Option<InputStats>>,
 }
 
-/// The columns of `fates` kept for every row that is not written.
-const REJECT_COLUMNS: [&str; 9] = [
-    "input_idx",
-    "line",
-    "fate",
-    "corpus_source",
-    "dedup_key",
-    "mos_native",
-    "mos_problem",
-    "bad_value",
-    "mos_std_dev",
-];
-/// The columns of kept rows that name a winner in the rejects ledger.
-const WINNER_COLUMNS: [&str; 5] = [
-    "dedup_key",
-    "input_idx",
-    "line",
-    "corpus_source",
-    "mos_std_dev",
-];
-
 /// How to run the aggregation.
 #[derive(Debug, Clone, Copy)]
 pub struct Plan {
@@ -122,6 +108,10 @@ pub struct Plan {
 /// Runs the whole aggregation; `sink` receives the kept rows, in output order, batch by
 /// batch. `on_scan` gets the scan's shared state before reading starts, so a caller can
 /// follow `bytes_read()` / `rows_parsed()` (the progress bar does).
+///
+/// Three steps: the scan splits the narrow rows into buckets of keys (bucketed.sql);
+/// each bucket is ranked on its own, on every core (fates.sql); the buckets' kept rows
+/// are merged in output order (output_order.sql) and their wide fields fetched.
 pub async fn run_observed(
     ctx: &SessionContext,
     inputs: Arc<Vec<InputFile>>,
@@ -135,14 +125,16 @@ pub async fn run_observed(
     let inputs_batch = inputs::to_record_batch(&inputs)?;
     register_batches(ctx, "inputs", inputs_batch.schema(), vec![inputs_batch])?;
 
-    ctx.register_udf(super::key_bucket::udf());
-    reserve_merge_memory(ctx).await?;
-    let ranking_partitions = ranking_partitions(ctx, &inputs, plan.partitions);
-    collect_sql(
-        ctx,
-        &format!("SET datafusion.execution.target_partitions = {ranking_partitions}"),
-    )
-    .await?;
+    let limit = match ctx.runtime_env().memory_pool.memory_limit() {
+        MemoryLimit::Finite(n) => n,
+        MemoryLimit::Infinite | MemoryLimit::Unknown => usize::MAX / 4,
+    };
+    let buckets = BucketPlan::new(inputs::present_bytes(&inputs), limit, plan.partitions);
+    log::debug!("{buckets:?}");
+    ctx.register_udf(super::key_bucket::udf(buckets.buckets));
+    ctx.runtime_env()
+        .disk_manager
+        .set_max_spill_merge_fan_in(MAX_SPILL_MERGE_FAN_IN);
 
     let partitions = plan.partitions.max(1);
     let wide = wide_store(ctx);
@@ -158,49 +150,41 @@ pub async fn run_observed(
         .collect();
     let shards = StreamingTable::try_new(SHARDS_SCHEMA.clone(), streams)?;
     ctx.register_table("shards", Arc::new(shards))?;
-
     ctx.sql(sql::UNIFIED).await?;
-    let mut stream = ctx.sql(sql::FATES).await?.execute_stream().await?;
 
-    let mut fates = Vec::new();
-    let mut rejects = Vec::new();
-    let mut winners = Vec::new();
-    let mut reject_schema: Option<SchemaRef> = None;
-    while let Some(batch) = stream.next().await {
-        let batch = match batch {
-            Ok(b) => b,
-            Err(e) => {
-                drop(stream);
-                if !is_load_error(&e) {
-                    // Not about the inputs (e.g. out of memory): no input to re-read.
-                    return Err(e.into());
-                }
-                // Report the first bad line in input order, whichever worker tripped first.
-                return Err(match first_hard_error(&inputs) {
-                    Some(load) => load.into(),
-                    None => e.into(),
-                });
-            }
-        };
-        let fate = column(&batch, "fate")?;
-        let fate = cast(fate, &DataType::Utf8)?;
-        let kept_mask = arrow::compute::kernels::cmp::eq(&fate, &StringArray::new_scalar("kept"))?;
-        let kept = filter_record_batch(&batch, &kept_mask)?;
-        if kept.num_rows() > 0 {
-            if plan.explain_duplicates {
-                winners.push(winner_batch(&kept)?);
-            }
-            sink(&with_wide_columns(&kept, &wide)?)?;
-        }
-        let dropped = filter_record_batch(&batch, &not(&kept_mask)?)?;
-        if dropped.num_rows() > 0 {
-            let projected = project(&dropped, REJECT_COLUMNS.iter())?;
-            reject_schema.get_or_insert_with(|| projected.schema());
-            rejects.push(projected);
-        }
-        fates.push(fate_batch(&batch)?);
+    let spool_budget = SpoolBudget::new(&ctx.runtime_env().memory_pool, buckets.spool_memory);
+    let started = std::time::Instant::now();
+    let bucketed = scan_into_buckets(ctx, &inputs, &buckets, &spool_budget).await?;
+    log::debug!(
+        "inputs read into {} buckets in {:.3} s",
+        buckets.buckets,
+        started.elapsed().as_secs_f64()
+    );
+    let ranked = {
+        // The workers' pools are carved out of the limit while they run.
+        let carved = MemoryConsumer::new("RankingWorkers").register(&ctx.runtime_env().memory_pool);
+        carved.try_grow(buckets.worker_memory * buckets.workers)?;
+        rank_buckets(
+            ctx,
+            bucketed,
+            &buckets,
+            Arc::clone(&spool_budget),
+            plan.explain_duplicates,
+        )
+        .await?
+    };
+    log::debug!("buckets ranked at {:.3} s", started.elapsed().as_secs_f64());
+    if let Some(schema) = &ranked.run_schema {
+        merge_in_output_order(ctx, schema, ranked.runs, &mut |kept| {
+            sink(&with_wide_columns(kept, &wide)?)
+        })
+        .await?;
     }
 
+    log::debug!(
+        "kept rows merged and handed to the writers at {:.3} s",
+        started.elapsed().as_secs_f64()
+    );
     log::debug!(
         "wide row store: {} bytes in memory, {} bytes staged on disk",
         wide.memory_bytes(),
@@ -216,11 +200,12 @@ pub async fn run_observed(
     }
     drop(wide);
 
-    let fate_schema = fates
+    let fate_schema = ranked
+        .fates
         .first()
         .map(|b| b.schema())
         .unwrap_or_else(empty_fates_schema);
-    register_batches(ctx, "fates", fate_schema, fates)?;
+    register_batches(ctx, "fates", fate_schema, ranked.fates)?;
     let counters = read_counters(&collect_sql(ctx, sql::COUNTERS).await?)?;
     if !counters.reconciles() {
         return Err(Error::Internal(format!(
@@ -228,10 +213,10 @@ pub async fn run_observed(
         )));
     }
 
-    let rejects = match reject_schema {
+    let rejects = match ranked.rejects.first().map(|b| b.schema()) {
         Some(schema) => {
-            register_batches(ctx, "rejects", schema, rejects)?;
-            register_batches(ctx, "winners", winners_schema(), winners)?;
+            register_batches(ctx, "rejects", schema, ranked.rejects)?;
+            register_batches(ctx, "winners", winners_schema(), ranked.winners)?;
             describe_rejects(&collect_sql(ctx, sql::REJECTS).await?, scale_table)?
         }
         None => Vec::new(),
@@ -243,57 +228,133 @@ pub async fn run_observed(
     })
 }
 
-/// The share of the memory limit the wide row store may keep in memory (one part in
-/// this many); the rest of the wide rows go to its staging file, which is read back in
-/// output order. The sorts get the remainder of the pool.
-const WIDE_SHARE_OF_LIMIT: usize = 8;
+/// Step one: reads every input (the scan runs on every core) and spools its narrow
+/// rows by bucket of keys.
+async fn scan_into_buckets(
+    ctx: &SessionContext,
+    inputs: &[InputFile],
+    plan: &BucketPlan,
+    budget: &Arc<SpoolBudget>,
+) -> Result<Vec<Spooled>> {
+    let mut stream = ctx.sql(sql::BUCKETED).await?.execute_stream().await?;
+    let scanned = stream.schema();
+    let keep: Vec<usize> = (0..scanned.fields().len())
+        .filter(|&i| scanned.field(i).name() != "bucket")
+        .collect();
+    let narrow = Arc::new(scanned.project(&keep)?);
+    let maker = SpoolMaker::new(
+        Arc::clone(&ctx.runtime_env().disk_manager),
+        narrow,
+        Arc::clone(budget),
+    );
+    let mut bucketer = Bucketer::new(&scanned, &maker, plan.buckets, plan.spool_batch_rows)?;
+    while let Some(batch) = stream.next().await {
+        match batch {
+            Ok(b) => bucketer.push(&b)?,
+            Err(e) => {
+                drop(stream);
+                if !is_load_error(&e) {
+                    // Not about the inputs (e.g. out of memory): no input to re-read.
+                    return Err(e.into());
+                }
+                // Report the first bad line in input order, whichever worker tripped first.
+                return Err(match first_hard_error(inputs) {
+                    Some(load) => load.into(),
+                    None => e.into(),
+                });
+            }
+        }
+    }
+    bucketer.finish()
+}
 
-/// Memory each sort sets aside up front for merging its spill files (one part of the
-/// limit in this many, within the bounds below). DataFusion's default (10 MiB) lets the
-/// merge of a sort that spilled many times fail for want of a few MiB once the other
-/// sorts hold the pool: apache/datafusion#14692, #15271, #19216.
-const MERGE_SHARE_OF_LIMIT: usize = 24;
-const MERGE_RESERVATION_MIN: usize = 8 << 20;
-const MERGE_RESERVATION_MAX: usize = 64 << 20;
-/// Spill files merged at once; more are merged in several passes, so the merge's
-/// memory does not grow with the number of spills (DataFusion's default: unlimited).
-const MAX_SPILL_MERGE_FAN_IN: usize = 16;
-
-async fn reserve_merge_memory(ctx: &SessionContext) -> Result<()> {
-    let runtime = ctx.runtime_env();
-    runtime
-        .disk_manager
-        .set_max_spill_merge_fan_in(MAX_SPILL_MERGE_FAN_IN);
-    if let MemoryLimit::Finite(limit) = runtime.memory_pool.memory_limit() {
-        let bytes =
-            (limit / MERGE_SHARE_OF_LIMIT).clamp(MERGE_RESERVATION_MIN, MERGE_RESERVATION_MAX);
-        collect_sql(
-            ctx,
-            &format!("SET datafusion.execution.sort_spill_reservation_bytes = {bytes}"),
-        )
+/// Step three: merges the buckets' kept rows (each bucket already in output order).
+async fn merge_in_output_order(
+    ctx: &SessionContext,
+    schema: &SchemaRef,
+    runs: Vec<Spooled>,
+    sink: &mut dyn FnMut(&RecordBatch) -> Result<()>,
+) -> Result<()> {
+    let partitions: Vec<Arc<dyn PartitionStream>> = runs
+        .into_iter()
+        .filter(|r| r.rows() > 0)
+        .map(|r| Arc::new(RunPartition::new(Arc::clone(schema), r)) as Arc<dyn PartitionStream>)
+        .collect();
+    if partitions.is_empty() {
+        return Ok(());
+    }
+    // The order each run is in, as output_order.sql asks for it (ascending, nulls last).
+    let order = ["corpus_source", "src_sha256", "dedup_key"]
+        .map(|c| datafusion::prelude::col(c).sort(true, false))
+        .to_vec();
+    let ranked = StreamingTable::try_new(Arc::clone(schema), partitions)?.with_sort_order(order);
+    ctx.register_table("ranked", Arc::new(ranked))?;
+    let merge = ctx
+        .sql(sql::OUTPUT_ORDER)
+        .await?
+        .create_physical_plan()
         .await?;
+    log::debug!(
+        "merge plan:\n{}",
+        datafusion::physical_plan::displayable(merge.as_ref()).indent(false)
+    );
+    let mut stream = datafusion::physical_plan::execute_stream(merge, ctx.task_ctx())?;
+    while let Some(batch) = stream.next().await {
+        sink(&batch?)?;
     }
     Ok(())
 }
 
-/// How many partitions rank the rows. Every partition of every sort is a consumer of
-/// the memory pool; when the inputs are larger than the pool, the sorts spill, and a
-/// fair share of the pool split six ways (three sorts, two partitions each) leaves the
-/// merges of their spill files short of memory (apache/datafusion#19216). Then one
-/// partition per sort, as DataFusion's guide to memory-limited queries advises; the
-/// scan still parses on every core.
-fn ranking_partitions(ctx: &SessionContext, inputs: &[InputFile], wanted: usize) -> usize {
-    let input_bytes: u64 = inputs
-        .iter()
-        .filter(|i| i.is_present())
-        .filter_map(|i| std::fs::metadata(&i.path).ok())
-        .map(|m| m.len())
-        .sum();
-    match ctx.runtime_env().memory_pool.memory_limit() {
-        MemoryLimit::Finite(limit) if input_bytes > limit as u64 => 1,
-        _ => wanted.max(1),
+/// One bucket's ranked rows as a partition of the `ranked` table; read once.
+struct RunPartition {
+    schema: SchemaRef,
+    run: std::sync::Mutex<Option<Spooled>>,
+}
+
+impl RunPartition {
+    fn new(schema: SchemaRef, run: Spooled) -> Self {
+        Self {
+            schema,
+            run: std::sync::Mutex::new(Some(run)),
+        }
     }
 }
+
+impl std::fmt::Debug for RunPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RunPartition")
+    }
+}
+
+impl PartitionStream for RunPartition {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let run = self.run.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let stream = run
+            .ok_or_else(|| DataFusionError::Internal("a ranked bucket was read twice".into()))
+            .and_then(Spooled::stream);
+        match stream {
+            Ok(s) => s,
+            Err(e) => Box::pin(RecordBatchStreamAdapter::new(
+                Arc::clone(&self.schema),
+                futures::stream::once(async move { Err(e) }),
+            )),
+        }
+    }
+}
+
+/// The share of the memory limit the wide row store may keep in memory (one part in
+/// this many); the rest of the wide rows go to its staging file, which is read back in
+/// output order.
+const WIDE_SHARE_OF_LIMIT: usize = 8;
+
+/// Spill files a sort merges at once, should a bucket's sort spill after all; more are
+/// merged in several passes, so the merge's memory does not grow with the number of
+/// spills (DataFusion's default: unlimited).
+const MAX_SPILL_MERGE_FAN_IN: usize = 16;
 
 /// True when the query failed because of an input line (as opposed to, say, memory).
 fn is_load_error(e: &datafusion::error::DataFusionError) -> bool {
@@ -347,58 +408,6 @@ fn with_wide_columns(kept: &RecordBatch, wide: &WideStore) -> Result<RecordBatch
     Ok(RecordBatch::try_new(
         Arc::new(Schema::new(fields)),
         columns,
-    )?)
-}
-
-fn project<'a>(
-    batch: &RecordBatch,
-    names: impl Iterator<Item = &'a &'a str>,
-) -> Result<RecordBatch> {
-    let schema = batch.schema();
-    let indices = names
-        .map(|n| schema.index_of(n))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(batch.project(&indices)?)
-}
-
-fn winners_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("dedup_key", DataType::Utf8, true),
-        Field::new("input_idx", DataType::UInt32, false),
-        Field::new("line", DataType::UInt64, false),
-        Field::new("corpus_source", DataType::Utf8, true),
-        Field::new("mos_std_dev", DataType::Float64, false),
-    ]))
-}
-
-/// The kept rows' identity, in `winners_schema` whatever types the query produced.
-fn winner_batch(kept: &RecordBatch) -> Result<RecordBatch> {
-    let schema = winners_schema();
-    let columns = WINNER_COLUMNS
-        .iter()
-        .zip(schema.fields())
-        .map(|(name, field)| Ok(cast(column(kept, name)?, field.data_type())?))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(RecordBatch::try_new(schema, columns)?)
-}
-
-fn fate_type() -> DataType {
-    DataType::Dictionary(Box::new(DataType::Int8), Box::new(DataType::Utf8))
-}
-
-fn empty_fates_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("input_idx", DataType::UInt32, false),
-        Field::new("fate", fate_type(), true),
-    ]))
-}
-
-/// Input and fate of every row, dictionary-encoded: a few bytes a row, even at ten million rows.
-fn fate_batch(batch: &RecordBatch) -> Result<RecordBatch> {
-    let fate = cast(column(batch, "fate")?, &fate_type())?;
-    Ok(RecordBatch::try_new(
-        empty_fates_schema(),
-        vec![Arc::clone(column(batch, "input_idx")?), fate],
     )?)
 }
 

@@ -1,9 +1,9 @@
-//! `key_bucket(text)`: which of a few dozen buckets a dedup key falls in.
+//! `key_bucket(text)`: which of the run's buckets a dedup key falls in.
 //!
-//! The dedup windows are partitioned by it (sql/fates.sql): every row of a key lands in
-//! the same bucket, so ranking inside buckets is ranking inside keys, and DataFusion
-//! spreads the buckets over its partitions, so every core ranks. It decides nothing
-//! about a row; a different spread of keys over buckets gives the same fates.
+//! The rows are split by it (sql/bucketed.sql) and each bucket is ranked on its own
+//! (sql/fates.sql): every row of a key lands in the same bucket, so ranking inside
+//! buckets is ranking inside keys. It decides nothing about a row; a different spread
+//! of keys over buckets gives the same fates.
 
 use std::sync::Arc;
 
@@ -12,26 +12,24 @@ use arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 
-/// Enough buckets that two or more partitions get an even share of them.
-pub const BUCKETS: u64 = 64;
-
-/// The UDF to register on a session.
-pub fn udf() -> ScalarUDF {
+/// The UDF to register on a session, spreading keys over `count` buckets (at least one).
+pub fn udf(count: usize) -> ScalarUDF {
+    let count = count.max(1) as u64;
     create_udf(
         "key_bucket",
         vec![DataType::Utf8],
         DataType::Int32,
         Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
+        Arc::new(move |args: &[ColumnarValue]| {
             let Some(arg) = args.first() else {
                 return Err(datafusion::error::DataFusionError::Plan(
                     "key_bucket takes one argument".into(),
                 ));
             };
             match arg {
-                ColumnarValue::Array(a) => Ok(ColumnarValue::Array(buckets(a)?)),
+                ColumnarValue::Array(a) => Ok(ColumnarValue::Array(buckets(a, count)?)),
                 ColumnarValue::Scalar(s) => {
-                    let one = buckets(&s.to_array_of_size(1)?)?;
+                    let one = buckets(&s.to_array_of_size(1)?, count)?;
                     Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&one, 0)?))
                 }
             }
@@ -39,12 +37,12 @@ pub fn udf() -> ScalarUDF {
     )
 }
 
-fn buckets(a: &ArrayRef) -> datafusion::error::Result<ArrayRef> {
+fn buckets(a: &ArrayRef, count: u64) -> datafusion::error::Result<ArrayRef> {
     let a = arrow::compute::cast(a, &DataType::Utf8)?;
     let keys = a.as_string::<i32>();
     let out: Int32Array = keys
         .iter()
-        .map(|k| k.map(|k| (hash(k.as_bytes()) % BUCKETS) as i32))
+        .map(|k| k.map(|k| (hash(k.as_bytes()) % count) as i32))
         .collect();
     Ok(Arc::new(out))
 }
@@ -74,14 +72,14 @@ mod tests {
     fn equal_keys_share_a_bucket_and_keys_spread() {
         let keys: Vec<String> = (0..6400).map(|i| format!("{:064x}", i * 7919)).collect();
         let arr: ArrayRef = Arc::new(StringArray::from(keys.clone()));
-        let b = buckets(&arr).expect("buckets");
+        let b = buckets(&arr, 64).expect("buckets");
         let b = b.as_any().downcast_ref::<Int32Array>().expect("int32");
-        let again = buckets(&arr).expect("buckets");
+        let again = buckets(&arr, 64).expect("buckets");
         assert_eq!(
             b,
             again.as_any().downcast_ref::<Int32Array>().expect("int32")
         );
-        let mut counts = [0usize; BUCKETS as usize];
+        let mut counts = [0usize; 64];
         for v in b.values() {
             counts[*v as usize] += 1;
         }
@@ -92,6 +90,6 @@ mod tests {
     #[test]
     fn null_keys_stay_null() {
         let arr: ArrayRef = Arc::new(StringArray::from(vec![None::<&str>]));
-        assert!(buckets(&arr).expect("buckets").is_null(0));
+        assert!(buckets(&arr, 64).expect("buckets").is_null(0));
     }
 }

@@ -2,11 +2,14 @@
 //! aggregation pipeline that ties the scan, the SQL and the result together.
 
 pub mod aggregate;
+pub mod bucketing;
 pub mod key_bucket;
+pub mod ranking;
 pub mod results;
 pub mod runtime;
 pub mod session;
 pub mod spill;
+pub mod spool;
 pub mod tables;
 
 pub use runtime::runtime;
@@ -16,7 +19,9 @@ pub use tables::register_path;
 /// The SQL, kept as files a data person can read and embedded at build time.
 pub mod sql {
     pub const UNIFIED: &str = include_str!("../../sql/unified.sql");
+    pub const BUCKETED: &str = include_str!("../../sql/bucketed.sql");
     pub const FATES: &str = include_str!("../../sql/fates.sql");
+    pub const OUTPUT_ORDER: &str = include_str!("../../sql/output_order.sql");
     pub const COUNTERS: &str = include_str!("../../sql/counters.sql");
     pub const REJECTS: &str = include_str!("../../sql/rejects.sql");
 }

@@ -77,6 +77,16 @@ pub fn probe(paths: &[PathBuf]) -> Result<Vec<InputFile>, LoadError> {
         .collect()
 }
 
+/// Bytes of the present inputs on disk: what the scan will read.
+pub fn present_bytes(inputs: &[InputFile]) -> u64 {
+    inputs
+        .iter()
+        .filter(|i| i.is_present())
+        .filter_map(|i| std::fs::metadata(&i.path).ok())
+        .map(|m| m.len())
+        .sum()
+}
+
 /// The `inputs` table: position, path, whether it was read, and its forced label.
 pub fn to_record_batch(inputs: &[InputFile]) -> Result<RecordBatch, arrow::error::ArrowError> {
     let schema = Arc::new(Schema::new(vec![

@@ -774,7 +774,7 @@ fn a_run_that_spills_says_how_much_and_writes_the_same_bytes() {
         "{}",
         stderr_of(&res)
     );
-    // 100M holds the engine's buffers but not the sorts of 120k rows: they spill.
+    // At 100M a quarter of the limit holds fewer than 120k narrow rows: the buckets spill.
     let res = aggregate_cmd(&[&big_a, &big_b], &tight)
         .args(["--memory-limit", "100M"])
         .output()

@@ -1,0 +1,259 @@
+//! How the rows are split into buckets of keys, and the splitting itself.
+//!
+//! The dedup needs every row of a key side by side, and the output needs the kept rows
+//! in one global order. Sorting every row globally (three times, for two windows and
+//! the output order) is what made large runs slow and hungry: the sorts spilled more
+//! than the input and, sharing one memory pool, could fail to merge their own spill
+//! files. Instead the scan's narrow rows are split by a hash of the dedup key into
+//! buckets small enough to rank in memory; each bucket is ranked on its own, on every
+//! core at once; and the buckets' kept rows, each already in output order, are merged.
+
+use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
+use arrow::compute::{concat_batches, take_record_batch};
+use arrow::datatypes::{Int32Type, SchemaRef};
+
+use super::spool::{Spool, SpoolMaker, Spooled};
+use crate::error::{Error, Result};
+
+/// Memory of the narrow rows per byte of JSONL input, generously: measured at about
+/// 0.45 on shards shaped like the adapters' output (two 64-character hashes a row).
+const NARROW_BYTES_PER_INPUT_BYTE: f64 = 0.6;
+/// A narrow row's size in memory, for sizing batches; measured at about 230 bytes.
+const NARROW_ROW_BYTES: usize = 256;
+/// One bucket's rows are at most this part of the memory limit: ranking a bucket holds
+/// it about three times (the table, then the two window sorts and the output sort, each
+/// emitting while the next one fills), and two buckets are ranked at once.
+const BUCKET_SHARE_OF_LIMIT: usize = 24;
+const MAX_BUCKET_BYTES: usize = 256 << 20;
+const MAX_BUCKETS: usize = 4096;
+const MIN_BATCH_ROWS: usize = 128;
+const MAX_BATCH_ROWS: usize = 8192;
+
+/// How one aggregation splits and ranks its rows, from the size of its inputs and
+/// `--memory-limit`. Every share below comes out of the limit:
+///
+/// | share | what |
+/// |---|---|
+/// | 1/8 | the wide row store (`WIDE_SHARE_OF_LIMIT` in aggregate.rs) |
+/// | 1/4 | spools kept in memory rather than on disk |
+/// | 1/16 | rows waiting to be spooled, across all buckets |
+/// | 1/2 | the ranking workers, a fixed part each, while they run |
+/// | 1/4 | the final merge, while it runs (the workers have finished) |
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BucketPlan {
+    pub buckets: usize,
+    /// Buckets ranked at once, each on its own core.
+    pub workers: usize,
+    /// Memory pool of each ranking worker.
+    pub worker_memory: usize,
+    /// Memory all spools together may hold before they write to disk.
+    pub spool_memory: usize,
+    /// Rows a bucket gathers before they are spooled as one batch.
+    pub spool_batch_rows: usize,
+    /// Batch size of the ranked buckets: the final merge holds a few batches of each.
+    pub run_batch_rows: usize,
+}
+
+impl BucketPlan {
+    pub fn new(input_bytes: u64, memory_limit: usize, cores: usize) -> Self {
+        let workers = cores.max(1);
+        let narrow = (input_bytes as f64 * NARROW_BYTES_PER_INPUT_BYTE) as usize;
+        let bucket_bytes = (memory_limit / BUCKET_SHARE_OF_LIMIT).clamp(1 << 20, MAX_BUCKET_BYTES);
+        let buckets = narrow.div_ceil(bucket_bytes).clamp(workers, MAX_BUCKETS);
+        let rows_within = |bytes: usize, copies: usize| {
+            (bytes / (buckets * copies * NARROW_ROW_BYTES)).clamp(MIN_BATCH_ROWS, MAX_BATCH_ROWS)
+        };
+        Self {
+            buckets,
+            workers,
+            worker_memory: memory_limit / 2 / workers,
+            spool_memory: memory_limit / 4,
+            spool_batch_rows: rows_within(memory_limit / 16, 1),
+            // The merge holds each bucket's current batch, one read ahead, and their
+            // sort keys.
+            run_batch_rows: rows_within(memory_limit / 4, 4),
+        }
+    }
+}
+
+/// Splits the scan's rows by their `bucket` column into one spool per bucket.
+pub struct Bucketer {
+    spools: Vec<Spool>,
+    pending: Vec<Vec<RecordBatch>>,
+    pending_rows: Vec<usize>,
+    flush_rows: usize,
+    /// Every column but `bucket`, which the ranking does not need.
+    keep: Vec<usize>,
+    bucket_column: usize,
+    schema: SchemaRef,
+}
+
+impl Bucketer {
+    /// `scanned` is the schema of the rows with their bucket; `maker` spools them without it.
+    pub fn new(
+        scanned: &SchemaRef,
+        maker: &SpoolMaker,
+        buckets: usize,
+        flush_rows: usize,
+    ) -> Result<Self> {
+        let bucket_column = scanned.index_of("bucket")?;
+        let keep: Vec<usize> = (0..scanned.fields().len())
+            .filter(|&i| i != bucket_column)
+            .collect();
+        Ok(Self {
+            spools: (0..buckets.max(1)).map(|_| maker.spool()).collect(),
+            pending: vec![Vec::new(); buckets.max(1)],
+            pending_rows: vec![0; buckets.max(1)],
+            flush_rows,
+            keep,
+            bucket_column,
+            schema: std::sync::Arc::clone(maker.schema()),
+        })
+    }
+
+    pub fn push(&mut self, batch: &RecordBatch) -> Result<()> {
+        let rows = batch.num_rows();
+        if rows == 0 {
+            return Ok(());
+        }
+        let n = self.spools.len();
+        let narrow = batch.project(&self.keep)?;
+        if n == 1 {
+            return self.add(0, narrow);
+        }
+        let bucket = batch
+            .column(self.bucket_column)
+            .as_primitive_opt::<Int32Type>();
+        let bucket =
+            bucket.ok_or_else(|| Error::Internal("key_bucket did not return Int32".into()))?;
+        // A null key (no corpus label) has no dedup partner: any bucket will do.
+        let of = |i: usize| {
+            if bucket.is_null(i) {
+                0
+            } else {
+                bucket.value(i) as usize % n
+            }
+        };
+        // Counting sort of the row numbers by bucket, then one gather: each bucket's
+        // rows are then one contiguous slice.
+        let mut starts = vec![0usize; n + 1];
+        for i in 0..rows {
+            starts[of(i) + 1] += 1;
+        }
+        for k in 0..n {
+            starts[k + 1] += starts[k];
+        }
+        let mut next = starts.clone();
+        let mut order = vec![0u32; rows];
+        for i in 0..rows {
+            let k = of(i);
+            order[next[k]] = i as u32;
+            next[k] += 1;
+        }
+        let grouped = take_record_batch(&narrow, &UInt32Array::from(order))?;
+        for k in 0..n {
+            let (start, end) = (starts[k], starts[k + 1]);
+            if end > start {
+                self.add(k, grouped.slice(start, end - start))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, k: usize, rows: RecordBatch) -> Result<()> {
+        self.pending_rows[k] += rows.num_rows();
+        self.pending[k].push(rows);
+        if self.pending_rows[k] >= self.flush_rows {
+            self.flush(k)?;
+        }
+        Ok(())
+    }
+
+    /// One compact batch of the bucket's waiting rows into its spool.
+    fn flush(&mut self, k: usize) -> Result<()> {
+        if self.pending[k].is_empty() {
+            return Ok(());
+        }
+        let batch = concat_batches(&self.schema, &self.pending[k])?;
+        self.pending[k].clear();
+        self.pending_rows[k] = 0;
+        self.spools[k].push(batch)?;
+        Ok(())
+    }
+
+    /// Every bucket's rows, spooled.
+    pub fn finish(mut self) -> Result<Vec<Spooled>> {
+        for k in 0..self.spools.len() {
+            self.flush(k)?;
+        }
+        self.spools
+            .into_iter()
+            .map(|s| s.finish().map_err(Error::from))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::spool::SpoolBudget;
+    use arrow::array::{Int32Array, Int64Array};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::execution::disk_manager::DiskManagerBuilder;
+    use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryPool};
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn every_row_lands_in_its_bucket_once() {
+        let scanned = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("bucket", DataType::Int32, true),
+        ]));
+        let narrow = Arc::new(scanned.project(&[0]).expect("project"));
+        let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(1 << 30));
+        let disk = Arc::new(DiskManagerBuilder::default().build().expect("disk"));
+        let maker = SpoolMaker::new(disk, narrow, SpoolBudget::new(&pool, 1 << 30));
+        let mut bucketer = Bucketer::new(&scanned, &maker, 3, 4).expect("bucketer");
+        let bucket_of = |i: i64| (i % 5 != 4).then_some((i % 3) as i32);
+        for from in [0i64, 10] {
+            let ids: Vec<i64> = (from..from + 10).collect();
+            let buckets: Int32Array = ids.iter().map(|&i| bucket_of(i)).collect();
+            let batch = RecordBatch::try_new(
+                Arc::clone(&scanned),
+                vec![Arc::new(Int64Array::from(ids)), Arc::new(buckets)],
+            )
+            .expect("batch");
+            bucketer.push(&batch).expect("push");
+        }
+        let mut seen = Vec::new();
+        for (k, spooled) in bucketer.finish().expect("finish").into_iter().enumerate() {
+            for b in spooled.collect().await.expect("collect") {
+                assert_eq!(b.num_columns(), 1, "the bucket column is not spooled");
+                let ids = b.column(0).as_primitive::<arrow::datatypes::Int64Type>();
+                for &i in ids.values() {
+                    // Null buckets go to bucket 0.
+                    assert_eq!(bucket_of(i).unwrap_or(0) as usize, k, "row {i}");
+                    seen.push(i);
+                }
+            }
+        }
+        seen.sort_unstable();
+        assert_eq!(seen, (0..20).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn small_inputs_get_one_bucket_per_core_and_big_ones_fit_the_limit() {
+        let realistic = BucketPlan::new(85_000_000, 1 << 30, 2);
+        assert_eq!(realistic.buckets, 2);
+        assert_eq!(realistic.run_batch_rows, MAX_BATCH_ROWS);
+
+        let big = BucketPlan::new(4_400_000_000, 256 << 20, 2);
+        let per_bucket = 4_400_000_000f64 * NARROW_BYTES_PER_INPUT_BYTE / big.buckets as f64;
+        assert!(per_bucket <= (256 << 20) as f64 / BUCKET_SHARE_OF_LIMIT as f64);
+        assert_eq!(big.worker_memory, 64 << 20);
+        // The merge's batches of every bucket, and the rows waiting to be spooled,
+        // stay within their shares of the limit.
+        assert!(big.buckets * 4 * big.run_batch_rows * NARROW_ROW_BYTES <= (64 << 20));
+        assert!(big.buckets * big.spool_batch_rows * NARROW_ROW_BYTES <= (16 << 20));
+    }
+}

@@ -1,0 +1,405 @@
+//! Rows set aside between two queries of the aggregation: the narrow rows of one key
+//! bucket between the scan and its ranking, and one bucket's ranked rows between its
+//! ranking and the final merge.
+//!
+//! A spool keeps its batches in memory while the run's spool budget allows, and appends
+//! the rest to a spill file: Arrow IPC, in a file of DataFusion's disk manager, so it
+//! lives in the run's spill folder, counts as spilled bytes, and is deleted when the
+//! spool is let go. Batches come back in
+//! the order they went in: the in-memory ones first, then the file's, because a spool
+//! stops keeping batches in memory once it has started a file.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use std::io::{BufReader, BufWriter};
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::StreamWriter;
+use datafusion::error::{DataFusionError, Result};
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::execution::disk_manager::DiskManager;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool, MemoryReservation};
+use datafusion::execution::{SpillFile, SpillWriter};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use futures::{StreamExt, TryStreamExt};
+
+/// Bytes written to (and read from) a spool's file at a time. Every bucket has a spool
+/// open at once (hundreds under a small --memory-limit), so this stays small.
+const IO_BUFFER: usize = 128 << 10;
+
+/// The memory every spool of a run may keep, shared, and accounted in the session's pool.
+pub struct SpoolBudget {
+    limit: usize,
+    used: AtomicUsize,
+    reservation: Mutex<MemoryReservation>,
+}
+
+impl SpoolBudget {
+    pub fn new(pool: &Arc<dyn MemoryPool>, limit: usize) -> Arc<Self> {
+        Arc::new(Self {
+            limit,
+            used: AtomicUsize::new(0),
+            reservation: Mutex::new(MemoryConsumer::new("Spools").register(pool)),
+        })
+    }
+
+    /// Takes `bytes` of the budget; false when they do not fit (in the budget or the pool).
+    fn try_take(&self, bytes: usize) -> bool {
+        let fits = self
+            .used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                (used + bytes <= self.limit).then_some(used + bytes)
+            })
+            .is_ok();
+        if !fits {
+            return false;
+        }
+        let granted = self
+            .reservation
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .try_grow(bytes)
+            .is_ok();
+        if !granted {
+            self.used.fetch_sub(bytes, Ordering::Relaxed);
+        }
+        granted
+    }
+
+    fn give_back(&self, bytes: usize) {
+        self.used.fetch_sub(bytes, Ordering::Relaxed);
+        self.reservation
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .shrink(bytes);
+    }
+}
+
+/// Budget taken by batches held in memory; returned when they are let go.
+struct Held {
+    budget: Arc<SpoolBudget>,
+    bytes: usize,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.budget.give_back(self.bytes);
+    }
+}
+
+/// Makes spools for batches of one schema.
+#[derive(Clone)]
+pub struct SpoolMaker {
+    disk: Arc<DiskManager>,
+    schema: SchemaRef,
+    budget: Arc<SpoolBudget>,
+}
+
+impl SpoolMaker {
+    pub fn new(disk: Arc<DiskManager>, schema: SchemaRef, budget: Arc<SpoolBudget>) -> Self {
+        Self {
+            disk,
+            schema,
+            budget,
+        }
+    }
+
+    pub fn spool(&self) -> Spool {
+        Spool {
+            maker: self.clone(),
+            memory: Vec::new(),
+            held: 0,
+            file: None,
+            rows: 0,
+            batch_rows: usize::MAX,
+        }
+    }
+
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+}
+
+/// A spool's file while it is written.
+struct Writing {
+    file: Arc<dyn SpillFile>,
+    writer: StreamWriter<BufWriter<Box<dyn SpillWriter>>>,
+}
+
+/// A spool being filled.
+pub struct Spool {
+    maker: SpoolMaker,
+    memory: Vec<RecordBatch>,
+    held: usize,
+    file: Option<Writing>,
+    rows: usize,
+    /// The most rows a batch read back has.
+    batch_rows: usize,
+}
+
+impl Spool {
+    /// Batches read back have at most `rows` rows (at least one): whatever the size of
+    /// the batches pushed, a reader then holds little of the spool at a time.
+    pub fn in_batches_of(mut self, rows: usize) -> Self {
+        self.batch_rows = rows.max(1);
+        self
+    }
+
+    pub fn push(&mut self, batch: RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        self.rows += batch.num_rows();
+        if self.file.is_none() {
+            let bytes = batch.get_array_memory_size();
+            if self.maker.budget.try_take(bytes) {
+                self.held += bytes;
+                self.memory.push(batch);
+                return Ok(());
+            }
+            let file = self.maker.disk.create_tmp_file("mosagg spool")?;
+            let out = BufWriter::with_capacity(IO_BUFFER, file.open_writer()?);
+            let writer = StreamWriter::try_new(out, &self.maker.schema)?;
+            self.file = Some(Writing { file, writer });
+        }
+        if let Some(w) = self.file.as_mut() {
+            // The IPC writer writes only a slice's own rows.
+            for part in pieces(&batch, self.batch_rows) {
+                w.writer.write(&part)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the filling; the rows can be read back once.
+    pub fn finish(mut self) -> Result<Spooled> {
+        let file = match self.file.take() {
+            Some(Writing { file, mut writer }) => {
+                writer.finish()?;
+                let mut out = writer
+                    .into_inner()?
+                    .into_inner()
+                    .map_err(|e| DataFusionError::IoError(e.into_error()))?;
+                out.finish()?;
+                Some(file)
+            }
+            None => None,
+        };
+        Ok(Spooled {
+            schema: Arc::clone(&self.maker.schema),
+            memory: std::mem::take(&mut self.memory),
+            held: Held {
+                budget: Arc::clone(&self.maker.budget),
+                bytes: std::mem::take(&mut self.held),
+            },
+            file,
+            rows: self.rows,
+            batch_rows: self.batch_rows,
+        })
+    }
+}
+
+/// The batch cut into slices of at most `rows` rows (zero-copy).
+fn pieces(batch: &RecordBatch, rows: usize) -> impl Iterator<Item = RecordBatch> + '_ {
+    (0..batch.num_rows())
+        .step_by(rows)
+        .map(move |at| batch.slice(at, rows.min(batch.num_rows() - at)))
+}
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        // A spool dropped unfinished (an error elsewhere) returns its budget.
+        if self.held > 0 {
+            self.maker.budget.give_back(self.held);
+        }
+    }
+}
+
+/// A filled spool.
+pub struct Spooled {
+    schema: SchemaRef,
+    memory: Vec<RecordBatch>,
+    held: Held,
+    file: Option<Arc<dyn SpillFile>>,
+    rows: usize,
+    batch_rows: usize,
+}
+
+impl Spooled {
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    /// The batches in the order they were pushed; the budget they held and the spill
+    /// file are let go when the stream ends.
+    pub fn stream(self) -> Result<SendableRecordBatchStream> {
+        let Spooled {
+            schema,
+            memory,
+            held,
+            file,
+            batch_rows,
+            ..
+        } = self;
+        let from_memory = futures::stream::iter(
+            memory
+                .into_iter()
+                .flat_map(move |b| pieces(&b, batch_rows).collect::<Vec<_>>())
+                .map(Ok),
+        );
+        let stream = match file {
+            Some(file) => from_memory.chain(read_back(file)?).boxed(),
+            None => from_memory.boxed(),
+        };
+        // The guard travels with the stream, so the budget comes back when it is dropped.
+        let stream = stream.map(move |b| {
+            let _ = &held;
+            b
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, stream)))
+    }
+
+    /// Every batch, in order.
+    pub async fn collect(self) -> Result<Vec<RecordBatch>> {
+        self.stream()?.try_collect().await
+    }
+}
+
+/// The batches of a spool's file. Read synchronously: the file was just written, so it
+/// is in the page cache, and its reader is the only work of the task that polls it.
+fn read_back(
+    file: Arc<dyn SpillFile>,
+) -> Result<impl futures::Stream<Item = Result<RecordBatch>> + Send> {
+    let path = file
+        .path()
+        .ok_or_else(|| DataFusionError::Internal("a spool file has no path".into()))?;
+    let reader = StreamReader::try_new(
+        BufReader::with_capacity(IO_BUFFER, std::fs::File::open(path)?),
+        None,
+    )?;
+    // The file lives as long as its reader: it is deleted when the stream is dropped.
+    Ok(futures::stream::iter(reader).map(move |b| {
+        let _ = &file;
+        b.map_err(DataFusionError::from)
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+    use datafusion::execution::memory_pool::GreedyMemoryPool;
+
+    fn batch(schema: &SchemaRef, from: i64, rows: i64) -> RecordBatch {
+        let ids: Vec<i64> = (from..from + rows).collect();
+        let keys: Vec<String> = ids.iter().map(|i| format!("{i:064x}")).collect();
+        RecordBatch::try_new(
+            Arc::clone(schema),
+            vec![
+                Arc::new(Int64Array::from(ids)),
+                Arc::new(StringArray::from(keys)),
+            ],
+        )
+        .expect("batch")
+    }
+
+    fn maker(dir: &std::path::Path, budget_bytes: usize) -> (SpoolMaker, Arc<dyn MemoryPool>) {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("key", DataType::Utf8, false),
+        ]));
+        let disk = Arc::new(
+            DiskManagerBuilder::default()
+                .with_mode(DiskManagerMode::Directories(vec![dir.to_path_buf()]))
+                .build()
+                .expect("disk manager"),
+        );
+        let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(1 << 30));
+        let budget = SpoolBudget::new(&pool, budget_bytes);
+        (SpoolMaker::new(disk, schema, budget), pool)
+    }
+
+    fn ids(batches: &[RecordBatch]) -> Vec<i64> {
+        batches
+            .iter()
+            .flat_map(|b| {
+                b.column(0)
+                    .as_any()
+                    .downcast_ref::<Int64Array>()
+                    .expect("ids")
+                    .values()
+                    .to_vec()
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn rows_come_back_in_order_across_memory_and_disk_and_the_budget_returns() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let one = {
+            let (m, _) = maker(dir.path(), usize::MAX);
+            batch(m.schema(), 0, 1000).get_array_memory_size()
+        };
+        // Room for two batches in memory: the third and later go to the file.
+        let (maker, pool) = maker(dir.path(), one * 2 + one / 2);
+        let mut spool = maker.spool().in_batches_of(300);
+        for k in 0..5 {
+            spool
+                .push(batch(maker.schema(), k * 1000, 1000))
+                .expect("push");
+        }
+        let spooled = spool.finish().expect("finish");
+        assert_eq!(spooled.rows(), 5000);
+        assert_eq!(pool.reserved(), one * 2, "two batches held in memory");
+        let on_disk = std::fs::read_dir(dir.path()).expect("ls").count();
+        assert!(on_disk > 0, "the rest was written to a spill file");
+        let back = spooled.collect().await.expect("collect");
+        assert_eq!(ids(&back), (0..5000).collect::<Vec<_>>());
+        // From memory and from the file alike, no batch read back is larger than asked.
+        assert!(back.iter().all(|b| b.num_rows() <= 300));
+        assert_eq!(back.len(), 5 * 4);
+        assert_eq!(pool.reserved(), 0, "the budget comes back once read");
+    }
+
+    #[tokio::test]
+    async fn a_spool_within_budget_never_touches_the_disk() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (maker, _pool) = maker(dir.path(), usize::MAX);
+        let mut spool = maker.spool();
+        spool.push(batch(maker.schema(), 0, 10)).expect("push");
+        spool
+            .push(batch(maker.schema(), 10, 0))
+            .expect("empty batches are skipped");
+        let back = spool
+            .finish()
+            .expect("finish")
+            .collect()
+            .await
+            .expect("collect");
+        assert_eq!(back.len(), 1);
+        assert_eq!(ids(&back), (0..10).collect::<Vec<_>>());
+        let files = walk(dir.path());
+        assert!(files.is_empty(), "{files:?}");
+    }
+
+    fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).expect("ls").flatten() {
+            if e.path().is_dir() {
+                out.extend(walk(&e.path()));
+            } else {
+                out.push(e.path());
+            }
+        }
+        out
+    }
+}
