@@ -20,10 +20,11 @@ use crate::error::{Error, Result};
 const NARROW_BYTES_PER_INPUT_BYTE: f64 = 0.6;
 /// A narrow row's size in memory, for sizing batches; measured at about 230 bytes.
 const NARROW_ROW_BYTES: usize = 256;
-/// One bucket's rows are at most this part of the memory limit: ranking a bucket holds
-/// it about three times (the table, then the two window sorts and the output sort, each
-/// emitting while the next one fills), and two buckets are ranked at once.
-const BUCKET_SHARE_OF_LIMIT: usize = 24;
+/// One bucket's rows are at most this part of its ranking worker's pool: ranking a
+/// bucket holds it about three times (the table, then the two window sorts and the
+/// output sort, each emitting while the next one fills), with as much again to spare.
+/// With two workers, a bucket is 1/24 of the limit.
+const BUCKET_SHARE_OF_WORKER: usize = 6;
 const MAX_BUCKET_BYTES: usize = 256 << 20;
 const MAX_BUCKETS: usize = 4096;
 const MIN_BATCH_ROWS: usize = 128;
@@ -57,8 +58,10 @@ pub struct BucketPlan {
 impl BucketPlan {
     pub fn new(input_bytes: u64, memory_limit: usize, cores: usize) -> Self {
         let workers = cores.max(1);
+        let worker_memory = memory_limit / 2 / workers;
         let narrow = (input_bytes as f64 * NARROW_BYTES_PER_INPUT_BYTE) as usize;
-        let bucket_bytes = (memory_limit / BUCKET_SHARE_OF_LIMIT).clamp(1 << 20, MAX_BUCKET_BYTES);
+        let bucket_bytes =
+            (worker_memory / BUCKET_SHARE_OF_WORKER).clamp(1 << 20, MAX_BUCKET_BYTES);
         let buckets = narrow.div_ceil(bucket_bytes).clamp(workers, MAX_BUCKETS);
         let rows_within = |bytes: usize, copies: usize| {
             (bytes / (buckets * copies * NARROW_ROW_BYTES)).clamp(MIN_BATCH_ROWS, MAX_BATCH_ROWS)
@@ -66,7 +69,7 @@ impl BucketPlan {
         Self {
             buckets,
             workers,
-            worker_memory: memory_limit / 2 / workers,
+            worker_memory,
             spool_memory: memory_limit / 4,
             spool_batch_rows: rows_within(memory_limit / 16, 1),
             // The merge holds each bucket's current batch, one read ahead, and their
@@ -249,11 +252,18 @@ mod tests {
 
         let big = BucketPlan::new(4_400_000_000, 256 << 20, 2);
         let per_bucket = 4_400_000_000f64 * NARROW_BYTES_PER_INPUT_BYTE / big.buckets as f64;
-        assert!(per_bucket <= (256 << 20) as f64 / BUCKET_SHARE_OF_LIMIT as f64);
         assert_eq!(big.worker_memory, 64 << 20);
+        assert!(per_bucket <= (big.worker_memory / BUCKET_SHARE_OF_WORKER) as f64);
         // The merge's batches of every bucket, and the rows waiting to be spooled,
         // stay within their shares of the limit.
         assert!(big.buckets * 4 * big.run_batch_rows * NARROW_ROW_BYTES <= (64 << 20));
         assert!(big.buckets * big.spool_batch_rows * NARROW_ROW_BYTES <= (16 << 20));
+
+        // More cores: more, smaller buckets, each still within its worker's share.
+        let many = BucketPlan::new(4_400_000_000, 1 << 30, 16);
+        assert_eq!(many.workers, 16);
+        assert!(many.buckets > big.buckets / 2);
+        let per_bucket = 4_400_000_000f64 * NARROW_BYTES_PER_INPUT_BYTE / many.buckets as f64;
+        assert!(per_bucket <= (many.worker_memory / BUCKET_SHARE_OF_WORKER) as f64);
     }
 }
