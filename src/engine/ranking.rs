@@ -145,6 +145,8 @@ async fn rank_one(
     out: &mut Ranked,
 ) -> Result<()> {
     let schema = Arc::clone(bucket.schema());
+    // Once read, the bucket's rows leave the spool budget; while they are ranked they
+    // are this worker's, and a bucket is sized to a sixth of its pool (bucketing.rs).
     let rows = bucket.collect().await?;
     ctx.deregister_table("bucket_rows")?;
     ctx.register_table(
