@@ -25,7 +25,7 @@ use super::ranking::{empty_fates_schema, rank_buckets, winners_schema};
 use super::results::{column, one_row};
 use super::session::{collect_sql, register_batches};
 use super::spill::SpillWatch;
-use super::spool::{SpoolBudget, SpoolMaker, Spooled};
+use super::spool::{SpoolBudget, Spooled};
 use super::sql;
 use crate::counters::Counters;
 use crate::error::{Error, Result};
@@ -237,17 +237,13 @@ async fn scan_into_buckets(
     budget: &Arc<SpoolBudget>,
 ) -> Result<Vec<Spooled>> {
     let mut stream = ctx.sql(sql::BUCKETED).await?.execute_stream().await?;
-    let scanned = stream.schema();
-    let keep: Vec<usize> = (0..scanned.fields().len())
-        .filter(|&i| scanned.field(i).name() != "bucket")
-        .collect();
-    let narrow = Arc::new(scanned.project(&keep)?);
-    let maker = SpoolMaker::new(
+    let mut bucketer = Bucketer::new(
+        &stream.schema(),
         Arc::clone(&ctx.runtime_env().disk_manager),
-        narrow,
         Arc::clone(budget),
-    );
-    let mut bucketer = Bucketer::new(&scanned, &maker, plan.buckets, plan.spool_batch_rows)?;
+        plan.buckets,
+        plan.spool_batch_rows,
+    )?;
     while let Some(batch) = stream.next().await {
         match batch {
             Ok(b) => bucketer.push(&b)?,

@@ -8,11 +8,15 @@
 //! buckets small enough to rank in memory; each bucket is ranked on its own, on every
 //! core at once; and the buckets' kept rows, each already in output order, are merged.
 
+use std::sync::Arc;
+
 use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::{concat_batches, take_record_batch};
 use arrow::datatypes::{Int32Type, SchemaRef};
 
-use super::spool::{Spool, SpoolMaker, Spooled};
+use datafusion::execution::disk_manager::DiskManager;
+
+use super::spool::{Spool, SpoolBudget, SpoolMaker, Spooled};
 use crate::error::{Error, Result};
 
 /// Memory of the narrow rows per byte of JSONL input, generously: measured at about
@@ -92,10 +96,12 @@ pub struct Bucketer {
 }
 
 impl Bucketer {
-    /// `scanned` is the schema of the rows with their bucket; `maker` spools them without it.
+    /// `scanned` is the schema of the rows with their bucket; they are spooled without
+    /// it, in the run's spill folder (`disk`), within the shared `budget`.
     pub fn new(
         scanned: &SchemaRef,
-        maker: &SpoolMaker,
+        disk: Arc<DiskManager>,
+        budget: Arc<SpoolBudget>,
         buckets: usize,
         flush_rows: usize,
     ) -> Result<Self> {
@@ -103,6 +109,8 @@ impl Bucketer {
         let keep: Vec<usize> = (0..scanned.fields().len())
             .filter(|&i| i != bucket_column)
             .collect();
+        let schema = Arc::new(scanned.project(&keep)?);
+        let maker = SpoolMaker::new(disk, Arc::clone(&schema), budget);
         Ok(Self {
             spools: (0..buckets.max(1)).map(|_| maker.spool()).collect(),
             pending: vec![Vec::new(); buckets.max(1)],
@@ -110,7 +118,7 @@ impl Bucketer {
             flush_rows,
             keep,
             bucket_column,
-            schema: std::sync::Arc::clone(maker.schema()),
+            schema,
         })
     }
 
@@ -199,12 +207,10 @@ impl Bucketer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::spool::SpoolBudget;
     use arrow::array::{Int32Array, Int64Array};
     use arrow::datatypes::{DataType, Field, Schema};
     use datafusion::execution::disk_manager::DiskManagerBuilder;
     use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryPool};
-    use std::sync::Arc;
 
     #[tokio::test]
     async fn every_row_lands_in_its_bucket_once() {
@@ -212,11 +218,10 @@ mod tests {
             Field::new("id", DataType::Int64, false),
             Field::new("bucket", DataType::Int32, true),
         ]));
-        let narrow = Arc::new(scanned.project(&[0]).expect("project"));
         let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(1 << 30));
         let disk = Arc::new(DiskManagerBuilder::default().build().expect("disk"));
-        let maker = SpoolMaker::new(disk, narrow, SpoolBudget::new(&pool, 1 << 30));
-        let mut bucketer = Bucketer::new(&scanned, &maker, 3, 4).expect("bucketer");
+        let budget = SpoolBudget::new(&pool, 1 << 30);
+        let mut bucketer = Bucketer::new(&scanned, disk, budget, 3, 4).expect("bucketer");
         let bucket_of = |i: i64| (i % 5 != 4).then_some((i % 3) as i32);
         for from in [0i64, 10] {
             let ids: Vec<i64> = (from..from + 10).collect();

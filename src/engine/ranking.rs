@@ -148,7 +148,6 @@ async fn rank_one(
     // Once read, the bucket's rows leave the spool budget; while they are ranked they
     // are this worker's, and a bucket is sized to a sixth of its pool (bucketing.rs).
     let rows = bucket.collect().await?;
-    ctx.deregister_table("bucket_rows")?;
     ctx.register_table(
         "bucket_rows",
         Arc::new(MemTable::try_new(schema, vec![rows])?),
@@ -193,6 +192,7 @@ async fn rank_one(
     out.run_schema
         .get_or_insert_with(|| Arc::clone(maker.schema()));
     out.runs.push(run.finish()?);
+    // The next bucket registers its own rows under the same name.
     ctx.deregister_table("bucket_rows")?;
     Ok(())
 }

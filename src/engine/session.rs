@@ -32,8 +32,9 @@ pub struct EngineOptions {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum PoolKind {
     /// Every spilling operator gets an equal share, so one sort cannot starve the
-    /// others of the memory they need to merge their spill files (the aggregation
-    /// runs several sorts at once).
+    /// others of the memory they need to merge their spill files. (The aggregation's
+    /// ranking workers do not share this pool: each has a first-come pool of its own,
+    /// carved out of it; see engine/ranking.rs.)
     #[default]
     FairShare,
     /// First come, first served. For queries of hash aggregates only (`stats`): an

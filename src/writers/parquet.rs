@@ -14,8 +14,8 @@ use crate::error::Result;
 
 /// Rows handed to the encoder at a time. The encoder cuts pages at the edges of the
 /// batches it is given, so the file's bytes would depend on how the rows happened to be
-/// batched (which varies with the memory limit and the number of buckets); re-batched
-/// to a fixed size, they depend on the rows alone.
+/// batched upstream (today the merge's batch size; before, the filter of kept rows);
+/// re-batched to a fixed size, they depend on the rows alone.
 const ENCODER_BATCH_ROWS: usize = 8192;
 
 pub struct UnifiedParquetWriter {
@@ -73,5 +73,71 @@ impl UnifiedParquetWriter {
         self.encode_completed()?;
         let out = self.writer.into_inner()?;
         out.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
+    use arrow::datatypes::DataType;
+    use std::sync::Arc;
+
+    /// `rows` unified rows with values that vary by row (so pages have something to encode).
+    fn rows(n: usize) -> RecordBatch {
+        let columns = UNIFIED_SCHEMA
+            .fields()
+            .iter()
+            .map(|f| -> ArrayRef {
+                match f.data_type() {
+                    DataType::Int64 => {
+                        Arc::new(Int64Array::from_iter_values((0..n as i64).map(|i| i % 977)))
+                    }
+                    DataType::Float64 => Arc::new(Float64Array::from_iter_values(
+                        (0..n).map(|i| i as f64 / 7.0),
+                    )),
+                    _ => Arc::new(StringArray::from_iter_values(
+                        (0..n).map(|i| format!("{}-{:064x}", f.name(), i * 7919)),
+                    )),
+                }
+            })
+            .collect();
+        RecordBatch::try_new(UNIFIED_SCHEMA.clone(), columns).expect("batch")
+    }
+
+    fn written(path: &std::path::Path, batches: &[RecordBatch]) -> Vec<u8> {
+        let mut w = UnifiedParquetWriter::new(
+            AtomicOutput::create(path).expect("create"),
+            "2026-05-09T00:00:00+00:00",
+        )
+        .expect("writer");
+        for b in batches {
+            w.write_batch(b).expect("write");
+        }
+        w.finish().expect("finish").commit().expect("commit");
+        std::fs::read(path).expect("read")
+    }
+
+    #[test]
+    fn the_bytes_depend_on_the_rows_not_on_how_they_were_batched() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let all = rows(30_000);
+        let whole = written(
+            &dir.path().join("whole.parquet"),
+            std::slice::from_ref(&all),
+        );
+        // Uneven pieces, none of them a multiple of the encoder's batch.
+        let mut pieces = Vec::new();
+        let mut at = 0;
+        for len in [1usize, 999, 5_000, 8_191, 3, 12_000].iter().cycle() {
+            if at >= all.num_rows() {
+                break;
+            }
+            let len = (*len).min(all.num_rows() - at);
+            pieces.push(all.slice(at, len));
+            at += len;
+        }
+        let pieced = written(&dir.path().join("pieces.parquet"), &pieces);
+        assert_eq!(whole, pieced);
     }
 }
