@@ -9,21 +9,13 @@
 -- mosagg registers) does exactly that: each group keeps its values, and the two ranks
 -- around each position are selected rather than the file sorted. Its result has one
 -- field per fraction, q1, q2, ... in the order asked. DataFusion's percentile_cont
--- rounds the weight to six decimals, so it is not used here.
+-- rounds the weight to six decimals, so it is not used here. joined_distinct (also
+-- mosagg's) gives a group's distinct non-NULL labels sorted and joined, NULL if none;
+-- bin_counts (mosagg's too) counts a group's finite values per bin, the values below
+-- the first bin in it and those past the last bin in the last. The last column,
+-- half_bins, is for the picture only and is not printed.
 -- std is the sample standard deviation (n - 1 in the denominator), NULL for n = 1.
 WITH
--- One label per corpus; a group mixing scales (e.g. --by width) lists them all. Taken
--- from the distinct pairs first: ordering the labels inside the main aggregate would
--- sort every row of the file by its label.
-scales_of_group AS (
-    SELECT d.grp, STRING_AGG(d.mos_native_scale, '+' ORDER BY d.mos_native_scale) AS scale_label
-    FROM (
-        SELECT DISTINCT s.grp, s.mos_native_scale
-        FROM stats_input AS s
-        WHERE s.mos IS NOT NULL
-    ) AS d
-    GROUP BY d.grp
-),
 per_group AS (
     SELECT
         s.grp,
@@ -33,8 +25,15 @@ per_group AS (
         MIN(s.mos) AS min_mos,
         MAX(s.mos) AS max_mos,
         exact_quantiles(s.mos, 0.05, 0.25, 0.50, 0.75, 0.95) AS q,
+        -- One label per corpus; a group mixing scales (e.g. --by width) lists them
+        -- all, sorted and joined by '+': STRING_AGG over the DISTINCT labels, in
+        -- the same pass over the file.
+        joined_distinct(s.mos_native_scale, '+') AS scale_label,
         MIN(s.mos_native) AS native_min,
-        MAX(s.mos_native) AS native_max
+        MAX(s.mos_native) AS native_max,
+        -- For --plot: the group's clips counted in 200 bins 0.5 wide over 0-100,
+        -- which stats_histogram.sql adds up into the picture's wider bins.
+        bin_counts(s.mos, 0.5, 200) AS half_bins
     FROM stats_input AS s
     WHERE s.mos IS NOT NULL
     GROUP BY s.grp
@@ -51,9 +50,9 @@ SELECT
     get_field(g.q, 'q4') AS p75,
     get_field(g.q, 'q5') AS p95,
     g.max_mos AS max,
-    sg.scale_label,
+    g.scale_label,
     g.native_min,
-    g.native_max
+    g.native_max,
+    g.half_bins
 FROM per_group AS g
-JOIN scales_of_group AS sg ON sg.grp IS NOT DISTINCT FROM g.grp
 ORDER BY g.grp

@@ -1,14 +1,17 @@
 //! `mosagg stats PATH`: per-corpus distribution of the unified MOS, as a table, CSV or
 //! JSON, and optionally as an SVG picture. The numbers come from `sql/stats.sql`.
 
+mod bin_counts;
+mod joined_distinct;
 mod plot;
 mod quantile;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{AsArray, RecordBatch};
-use arrow::datatypes::{Field, Int64Type, Schema, SchemaRef};
+use arrow::array::{AsArray, Int64Array, RecordBatch, UInt64Array};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
+use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 
@@ -28,6 +31,12 @@ const CLIPS_PER_BIN: f64 = 10.0;
 
 /// The file being summarised, as a table.
 const ROWS_TABLE: &str = "rows";
+
+/// The stats rows' column of per-group counts in 0.5-wide bins, for the picture only.
+const HALF_BINS: &str = "half_bins";
+
+/// The table `sql/stats_histogram.sql` reads: each group and its `half_bins`.
+const GROUP_BINS_TABLE: &str = "group_bins";
 
 /// The statistics' own column names, which the group column must not shadow.
 const STAT_COLUMNS: [&str; 13] = [
@@ -131,15 +140,21 @@ pub(crate) async fn compute(args: &Args) -> Result<Computed> {
         ..EngineOptions::default()
     })?;
     ctx.register_udaf(quantile::udaf());
+    ctx.register_udaf(joined_distinct::udaf());
+    ctx.register_udaf(bin_counts::udaf());
     register_path(&ctx, ROWS_TABLE, &args.path).await?;
     create_input_view(&ctx, &args.path, &args.by).await?;
 
     let df = ctx.sql(STATS_SQL).await?;
     let planned = df.schema().inner().clone();
-    let stats = df.collect().await?;
+    let with_bins = df.collect().await?;
+    // The SQL calls the group column `grp`; the output calls it what the user called it.
+    // (An empty file yields no batch, so the planned schema still names the columns.)
+    let produced: SchemaRef = with_bins.first().map_or(planned, RecordBatch::schema);
     let histogram = match &args.plot {
         Some(_) => {
-            let width = bin_width(smallest_group(&stats));
+            let width = bin_width(smallest_group(&with_bins));
+            ctx.register_table(GROUP_BINS_TABLE, Arc::new(group_bins(&with_bins)?))?;
             let rows = ctx
                 .sql(HISTOGRAM_SQL)
                 .await?
@@ -150,10 +165,14 @@ pub(crate) async fn compute(args: &Args) -> Result<Computed> {
         }
         None => None,
     };
-    // The SQL calls the group column `grp`; the output calls it what the user called it.
-    // (An empty file yields no batch, so the planned schema still names the columns.)
-    let produced: SchemaRef = stats.first().map_or(planned, RecordBatch::schema);
-    let stats_schema = rename_first_column(&produced, &args.by);
+    let printed: Vec<&str> = produced
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .filter(|name| *name != HALF_BINS)
+        .collect();
+    let (printed_schema, stats) = project(&produced, &with_bins, &printed)?;
+    let stats_schema = rename_first_column(&printed_schema, &args.by);
     let stats = stats
         .into_iter()
         .map(|b| RecordBatch::try_new(stats_schema.clone(), b.columns().to_vec()))
@@ -163,6 +182,69 @@ pub(crate) async fn compute(args: &Args) -> Result<Computed> {
         stats_schema,
         histogram,
     })
+}
+
+/// The named columns of the stats rows, as a table.
+fn project(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    columns: &[&str],
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let indices = columns
+        .iter()
+        .map(|name| schema.index_of(name))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let projected = Arc::new(schema.project(&indices)?);
+    let batches = batches
+        .iter()
+        .map(|b| b.project(&indices))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok((projected, batches))
+}
+
+/// The `half_bins` lists of the stats rows as a table of rows (grp, half_bin, clips):
+/// a list's position is its bin, which SQL cannot read from an unnested list.
+fn group_bins(stats: &[RecordBatch]) -> Result<MemTable> {
+    let mut batches = Vec::with_capacity(stats.len());
+    for b in stats {
+        let missing = || Error::Internal("stats rows lack their grp or half_bins".into());
+        let grp = b.column_by_name("grp").ok_or_else(missing)?;
+        let lists = b
+            .column_by_name(HALF_BINS)
+            .and_then(|c| c.as_list_opt::<i32>())
+            .ok_or_else(missing)?;
+        // Each group's key repeated once per bin, beside the bin numbers and counts.
+        let mut rows = Vec::new();
+        let mut half_bin = Vec::new();
+        for (row, window) in lists.offsets().windows(2).enumerate() {
+            let len = (window[1] - window[0]) as usize;
+            rows.extend(std::iter::repeat_n(row as u64, len));
+            half_bin.extend(0..len as i64);
+        }
+        let grp = arrow::compute::take(grp, &UInt64Array::from(rows), None)?;
+        let clips = lists.values().slice(
+            lists.offsets()[0] as usize,
+            lists.offsets().last().map_or(0, |&end| end as usize) - lists.offsets()[0] as usize,
+        );
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("grp", grp.data_type().clone(), true),
+            Field::new("half_bin", DataType::Int64, false),
+            Field::new("clips", DataType::Int64, true),
+        ]));
+        batches.push(RecordBatch::try_new(
+            schema,
+            vec![grp, Arc::new(Int64Array::from(half_bin)), clips],
+        )?);
+    }
+    let schema = match batches.first() {
+        Some(b) => b.schema(),
+        None => Arc::new(Schema::new(vec![
+            Field::new("grp", DataType::Utf8, true),
+            Field::new("half_bin", DataType::Int64, false),
+            Field::new("clips", DataType::Int64, true),
+        ])),
+    };
+    Ok(MemTable::try_new(schema, vec![batches])?)
 }
 
 /// Maps the file's columns onto what the SQL reads: `stats_input(grp, mos, mos_native,
@@ -278,6 +360,63 @@ mod tests {
         assert_eq!(bin_width(400), 2.5);
         assert_eq!(bin_width(1200), 2.0);
         assert_eq!(bin_width(150_000), 2.0);
+    }
+
+    /// The picture's rows for a hand-made file: (group, bin, clips, percent).
+    fn histogram_of(jsonl: &str) -> Vec<(String, i64, i64, f64)> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("set.jsonl");
+        std::fs::write(&path, jsonl).expect("write");
+        let args = Args {
+            path,
+            by: "corpus_source".into(),
+            format: StatsFormat::Csv,
+            plot: Some(dir.path().join("p.svg")),
+        };
+        let rt = runtime(&EngineOptions::default()).expect("runtime");
+        let computed = rt.block_on(compute(&args)).expect("stats");
+        // The bins are for the picture: the printed statistics do not show them.
+        assert!(computed.stats_schema.field_with_name(HALF_BINS).is_err());
+        let (batches, width) = computed.histogram.expect("histogram");
+        assert_eq!(width, 10.0, "a few clips get the widest bins");
+        let mut rows = Vec::new();
+        for b in &batches {
+            let grp = arrow::compute::cast(b.column(0), &DataType::Utf8).expect("cast");
+            let grp = grp.as_string::<i32>();
+            let bin = b.column(1).as_primitive::<Int64Type>();
+            let clips = b.column(2).as_primitive::<Int64Type>();
+            let percent = b.column(3).as_primitive::<arrow::datatypes::Float64Type>();
+            for i in 0..b.num_rows() {
+                rows.push((
+                    grp.value(i).to_owned(),
+                    bin.value(i),
+                    clips.value(i),
+                    percent.value(i),
+                ));
+            }
+        }
+        rows
+    }
+
+    #[test]
+    fn histogram_shares_per_bin_with_the_ends_in_the_edge_bins() {
+        let row = |c: &str, mos: &str| format!("{{\"corpus_source\":\"{c}\",\"mos\":{mos}}}\n");
+        let mut jsonl = String::new();
+        for mos in [
+            "0.0", "1.9", "9.999", "-1.0", "10.0", "99.99", "100.75", "null",
+        ] {
+            jsonl.push_str(&row("a", mos));
+        }
+        jsonl.push_str(&row("b", "50.0"));
+        assert_eq!(
+            histogram_of(&jsonl),
+            [
+                ("a".to_owned(), 0, 4, 100.0 * 4.0 / 7.0),
+                ("a".to_owned(), 1, 1, 100.0 / 7.0),
+                ("a".to_owned(), 9, 2, 100.0 * 2.0 / 7.0),
+                ("b".to_owned(), 5, 1, 100.0),
+            ]
+        );
     }
 
     #[test]

@@ -129,11 +129,20 @@ impl AggregateUDFImpl for ExactQuantiles {
 /// within that prefix only, and the value just above its rank is the smallest of the
 /// prefix's tail or the previous rank's value. On a 7.5M-value group that is about
 /// half the work of selecting each fraction in the whole group.
+///
+/// The values are ranked as whole numbers: each is replaced in place by its
+/// `order_key`, whose integer order is `order_nan_last`'s, and the two values around a
+/// rank are turned back. Comparing integers made the selection about twice as fast as
+/// comparing numbers with a NaN check.
 fn quantiles_of(values: &mut [f64], fractions: &[f64]) -> Option<Vec<f64>> {
     let n = values.len();
     if n == 0 {
         return None;
     }
+    for v in values.iter_mut() {
+        *v = f64::from_bits(order_key(*v) as u64);
+    }
+    let key = |v: &f64| v.to_bits() as i64;
     let mut out = vec![0.0; fractions.len()];
     let mut order: Vec<usize> = (0..fractions.len()).collect();
     order.sort_by(|&a, &b| fractions[b].total_cmp(&fractions[a]));
@@ -147,24 +156,43 @@ fn quantiles_of(values: &mut [f64], fractions: &[f64]) -> Option<Vec<f64>> {
         let lo_rank = (pos.floor() as usize).min(n - 1);
         let hi_rank = (pos.ceil() as usize).min(n - 1);
         if lo_rank < bound {
-            values[..bound].select_nth_unstable_by(lo_rank, order_nan_last);
+            values[..bound].select_nth_unstable_by_key(lo_rank, key);
             above = bound;
             bound = lo_rank;
         }
         // Here lo_rank == bound: values[lo_rank] holds its value, and the next rank
         // up is the smallest of values[lo_rank + 1 .. above], or values[above].
-        let lo = values[lo_rank];
+        let lo = key(&values[lo_rank]);
         let hi = if hi_rank == lo_rank {
             lo
         } else {
-            let tail = values[lo_rank + 1..above].iter().copied();
-            tail.chain(values.get(above).copied())
-                .min_by(order_nan_last)
-                .unwrap_or(lo)
+            let tail = values[lo_rank + 1..above].iter().map(key);
+            tail.chain(values.get(above).map(key)).min().unwrap_or(lo)
         };
+        let (lo, hi) = (from_order_key(lo), from_order_key(hi));
         out[i] = lo + (hi - lo) * (pos - pos.floor());
     }
     Some(out)
+}
+
+/// A number as a whole number in the same order as `order_nan_last`: the sign-magnitude
+/// bits of a float turned into two's complement (as `f64::total_cmp` compares them),
+/// and every NaN the largest.
+fn order_key(v: f64) -> i64 {
+    if v.is_nan() {
+        return i64::MAX;
+    }
+    let bits = v.to_bits() as i64;
+    bits ^ ((((bits >> 63) as u64) >> 1) as i64)
+}
+
+/// The number behind an `order_key` (NaN for any NaN's).
+fn from_order_key(key: i64) -> f64 {
+    if key == i64::MAX {
+        return f64::NAN;
+    }
+    // The flip leaves the sign bit alone, so it is its own inverse.
+    f64::from_bits((key ^ ((((key >> 63) as u64) >> 1) as i64)) as u64)
 }
 
 /// One struct array from each group's quantiles (None for a group without values).
@@ -327,17 +355,17 @@ impl Accumulator for OneGroup {
     }
 }
 
-/// Orders as SQL's `ORDER BY mos` does: NaN after every number.
-fn order_nan_last(a: &f64, b: &f64) -> std::cmp::Ordering {
-    match (a.is_nan(), b.is_nan()) {
-        (false, false) => a.total_cmp(b),
-        (x, y) => x.cmp(&y),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Orders as SQL's `ORDER BY mos` does: NaN after every number.
+    fn order_nan_last(a: &f64, b: &f64) -> std::cmp::Ordering {
+        match (a.is_nan(), b.is_nan()) {
+            (false, false) => a.total_cmp(b),
+            (x, y) => x.cmp(&y),
+        }
+    }
 
     /// One fraction at a time, the plain way: the reference `quantiles_of` must equal.
     /// Reorders `v`; None for an empty list.
@@ -375,6 +403,30 @@ mod tests {
         );
         assert_eq!(quantile(&mut v, 1.0), Some(4.0));
         assert_eq!(quantile(&mut v, 0.0), Some(1.0));
+    }
+
+    #[test]
+    fn order_keys_sort_as_sql_orders_numbers() {
+        let sorted = [
+            f64::NEG_INFINITY,
+            -1e300,
+            -1.0,
+            -f64::MIN_POSITIVE,
+            -0.0,
+            0.0,
+            5e-324,
+            1.0,
+            f64::MAX,
+            f64::INFINITY,
+        ];
+        let keys: Vec<i64> = sorted.iter().map(|&v| order_key(v)).collect();
+        assert!(keys.windows(2).all(|w| w[0] < w[1]), "{keys:?}");
+        for v in sorted {
+            assert_eq!(from_order_key(order_key(v)).to_bits(), v.to_bits());
+        }
+        assert!(order_key(f64::NAN) > order_key(f64::INFINITY));
+        assert!(order_key(-f64::NAN) > order_key(f64::INFINITY));
+        assert!(from_order_key(order_key(f64::NAN)).is_nan());
     }
 
     #[test]
