@@ -242,10 +242,11 @@ impl GroupsAccumulator for Groups {
         let mut flat = vec![0; column.len() * bins];
         for row in 0..column.len() {
             let passes = opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row));
-            if passes && column.is_valid(row) {
-                if let Some(k) = self.bins.of(column.value(row)) {
-                    flat[row * bins + k] = 1;
-                }
+            let bin = (passes && column.is_valid(row))
+                .then(|| self.bins.of(column.value(row)))
+                .flatten();
+            if let Some(k) = bin {
+                flat[row * bins + k] = 1;
             }
         }
         Ok(vec![counts_list(flat, bins)])
