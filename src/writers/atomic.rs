@@ -20,8 +20,16 @@ pub struct AtomicOutput {
     writer: BufWriter<NamedTempFile>,
     hasher: Sha256,
     bytes: u64,
+    /// How far the kernel was asked to start writing the file to disk.
+    written_back: u64,
     registered: Registered,
 }
+
+/// Every this many bytes, the kernel is asked to start writing what has reached the
+/// file to disk, in the background. The fsync before the rename (what makes the output
+/// survive a crash) then waits for the last stretch only, not for gigabytes of dirty
+/// pages at once: about 2 s at the end of a 10M-row run.
+const WRITEBACK_STEP: u64 = 32 << 20;
 
 /// A written, hashed temporary file waiting to be renamed into place.
 pub struct Staged {
@@ -127,6 +135,7 @@ impl AtomicOutput {
             writer: BufWriter::with_capacity(1 << 20, file),
             hasher: Sha256::new(),
             bytes: 0,
+            written_back: 0,
             registered,
         })
     }
@@ -155,11 +164,40 @@ impl AtomicOutput {
     }
 }
 
+impl AtomicOutput {
+    /// Starts writeback of what reached the file since the last call, once that is
+    /// `WRITEBACK_STEP` or more. Advisory: the fsync in `finish` reports any failure.
+    fn start_writeback(&mut self) {
+        let on_file = self.bytes - self.writer.buffer().len() as u64;
+        if on_file < self.written_back + WRITEBACK_STEP {
+            return;
+        }
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let fd = self.writer.get_ref().as_file().as_raw_fd();
+            let (from, len) = (self.written_back, on_file - self.written_back);
+            // SAFETY: a plain system call on a file descriptor this struct owns; it
+            // reads no memory of ours. SYNC_FILE_RANGE_WRITE only queues the range.
+            unsafe {
+                libc::sync_file_range(
+                    fd,
+                    from as libc::off64_t,
+                    len as libc::off64_t,
+                    libc::SYNC_FILE_RANGE_WRITE,
+                );
+            }
+        }
+        self.written_back = on_file;
+    }
+}
+
 impl Write for AtomicOutput {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.writer.write(buf)?;
         self.hasher.update(&buf[..n]);
         self.bytes += n as u64;
+        self.start_writeback();
         Ok(n)
     }
 
@@ -204,4 +242,34 @@ pub fn sync_folder(dir: &Path) -> Result<()> {
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io(format!("syncing folder {}", shown(dir)), e))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writeback_follows_the_file_and_the_bytes_stay_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("big.jsonl");
+        let mut out = AtomicOutput::create(&target).expect("create");
+        let chunk: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
+        let mut hasher = Sha256::new();
+        for _ in 0..40 {
+            out.write_all(&chunk).expect("write");
+            hasher.update(&chunk);
+            // Only what reached the file is handed to writeback, never more.
+            assert!(out.written_back <= out.bytes - out.writer.buffer().len() as u64);
+        }
+        assert!(
+            out.written_back >= WRITEBACK_STEP,
+            "writeback started after {WRITEBACK_STEP} bytes: {}",
+            out.written_back
+        );
+        let staged = out.finish().expect("finish");
+        assert_eq!(staged.bytes, 40 << 20);
+        assert_eq!(staged.sha256, crate::sha::hex(&hasher.finalize()));
+        staged.commit().expect("commit");
+        assert_eq!(std::fs::metadata(&target).expect("stat").len(), 40 << 20);
+    }
 }

@@ -63,13 +63,20 @@ impl Lane {
             .map_err(|e| Error::io("starting a writer thread", e))?;
         Ok(Self { tx, handle })
     }
+}
 
-    fn join(self) -> Result<(Staged, u64)> {
-        drop(self.tx);
-        self.handle
-            .join()
-            .map_err(|_| Error::Internal("a writer thread panicked".into()))?
-    }
+/// Ends every lane: all queues are closed first, so the files finish (flush, fsync)
+/// side by side rather than one after the other; then each thread is waited for.
+fn join_all(lanes: Vec<Lane>) -> Vec<Result<(Staged, u64)>> {
+    let (queues, handles): (Vec<_>, Vec<_>) = lanes.into_iter().map(|l| (l.tx, l.handle)).unzip();
+    drop(queues);
+    handles
+        .into_iter()
+        .map(|h| {
+            h.join()
+                .map_err(|_| Error::Internal("a writer thread panicked".into()))?
+        })
+        .collect()
 }
 
 /// Both unified outputs, written concurrently. Dropping it unfinished discards both files.
@@ -99,11 +106,7 @@ impl UnifiedWriters {
         }
         // A writer stopped early: its own error says why. Every lane is joined first, so
         // no thread is left holding a staged file.
-        let results: Vec<_> = std::mem::take(&mut self.lanes)
-            .into_iter()
-            .map(Lane::join)
-            .collect();
-        for r in results {
+        for r in join_all(std::mem::take(&mut self.lanes)) {
             r?;
         }
         Err(Error::Internal(
@@ -113,11 +116,9 @@ impl UnifiedWriters {
 
     /// Waits for both files to be complete and hashed: (JSONL, Parquet), each with its row count.
     pub fn finish(mut self) -> Result<Vec<(Staged, u64)>> {
-        let results: Vec<_> = std::mem::take(&mut self.lanes)
+        join_all(std::mem::take(&mut self.lanes))
             .into_iter()
-            .map(Lane::join)
-            .collect();
-        results.into_iter().collect()
+            .collect()
     }
 }
 
@@ -125,8 +126,6 @@ impl Drop for UnifiedWriters {
     /// A run that fails waits for its writer threads, so their staged files are deleted
     /// before the process exits rather than left behind by a detached thread.
     fn drop(&mut self) {
-        for lane in std::mem::take(&mut self.lanes) {
-            let _ = lane.join();
-        }
+        let _ = join_all(std::mem::take(&mut self.lanes));
     }
 }
