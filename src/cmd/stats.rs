@@ -1,6 +1,7 @@
 //! `mosagg stats PATH`: per-corpus distribution of the unified MOS, as a table, CSV or
 //! JSON, and optionally as an SVG picture. The numbers come from `sql/stats.sql`.
 
+mod aggregate;
 mod bin_counts;
 mod joined_distinct;
 mod plot;

@@ -14,36 +14,29 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, ListArray};
 use arrow::buffer::OffsetBuffer;
-use arrow::datatypes::{DataType, Field, FieldRef, Float64Type, Int64Type};
+use arrow::datatypes::{DataType, Field, Float64Type, Int64Type};
 use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::function::AccumulatorArgs;
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, EmitTo, GroupsAccumulator,
-    Signature, TypeSignature, Volatility,
+    Accumulator, AggregateUDF, EmitTo, GroupsAccumulator, Signature, Volatility,
 };
+
+use super::aggregate::{self, Kind, literal, passes};
 
 /// More bins than a histogram needs; guards the memory a typo could ask for.
 const MAX_BINS: i64 = 100_000;
 
 /// The aggregate to register on a session.
 pub fn udaf() -> AggregateUDF {
-    AggregateUDF::new_from_impl(BinCounts {
-        signature: Signature::one_of(
-            vec![TypeSignature::Exact(vec![
-                DataType::Float64,
-                DataType::Float64,
-                DataType::Int64,
-            ])],
-            Volatility::Immutable,
-        ),
-    })
+    aggregate::udaf::<BinCounts>(Signature::exact(
+        vec![DataType::Float64, DataType::Float64, DataType::Int64],
+        Volatility::Immutable,
+    ))
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct BinCounts {
-    signature: Signature,
-}
+struct BinCounts;
 
 /// The bin layout: width and count, from the literal arguments.
 #[derive(Debug, Clone, Copy)]
@@ -54,17 +47,15 @@ struct Bins {
 
 impl Bins {
     fn from_args(args: &AccumulatorArgs) -> Result<Self> {
-        let empty =
-            arrow::array::RecordBatch::new_empty(Arc::new(arrow::datatypes::Schema::empty()));
-        let literal = |i: usize| args.exprs.get(i).map(|e| e.evaluate(&empty));
-        match (literal(1), literal(2)) {
-            (
-                Some(Ok(ColumnarValue::Scalar(ScalarValue::Float64(Some(width))))),
-                Some(Ok(ColumnarValue::Scalar(ScalarValue::Int64(Some(count))))),
-            ) if width.is_finite() && width > 0.0 && (1..=MAX_BINS).contains(&count) => Ok(Bins {
-                width,
-                count: count as usize,
-            }),
+        match (literal(args, 1), literal(args, 2)) {
+            (Some(ScalarValue::Float64(Some(width))), Some(ScalarValue::Int64(Some(count))))
+                if width.is_finite() && width > 0.0 && (1..=MAX_BINS).contains(&count) =>
+            {
+                Ok(Bins {
+                    width,
+                    count: count as usize,
+                })
+            }
             _ => Err(DataFusionError::Plan(format!(
                 "bin_counts: the width must be a positive number and the bin count a whole number from 1 to {MAX_BINS}, both written as literals"
             ))),
@@ -95,46 +86,26 @@ fn counts_list(flat: Vec<i64>, bins: usize) -> ArrayRef {
     ))
 }
 
-impl AggregateUDFImpl for BinCounts {
-    fn name(&self) -> &str {
-        "bin_counts"
-    }
+impl Kind for BinCounts {
+    const NAME: &'static str = "bin_counts";
+    const STATE: (&'static str, DataType) = ("counts", DataType::Int64);
 
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(_arg_types: &[DataType]) -> Result<DataType> {
         Ok(DataType::new_list(DataType::Int64, true))
     }
 
-    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let bins = Bins::from_args(&args)?;
+    fn one_group(args: &AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let bins = Bins::from_args(args)?;
         Ok(Box::new(OneGroup {
             counts: vec![0; bins.count],
             bins,
         }))
     }
 
-    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new_list(
-            format!("{}[counts]", args.name),
-            Field::new_list_field(DataType::Int64, true),
-            true,
-        ))])
-    }
-
-    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
-        true
-    }
-
-    fn create_groups_accumulator(
-        &self,
-        args: AccumulatorArgs,
-    ) -> Result<Box<dyn GroupsAccumulator>> {
+    fn groups(args: &AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
         Ok(Box::new(Groups {
             counts: Vec::new(),
-            bins: Bins::from_args(&args)?,
+            bins: Bins::from_args(args)?,
         }))
     }
 }
@@ -203,8 +174,7 @@ impl GroupsAccumulator for Groups {
             return Ok(());
         }
         for (row, &group) in group_indices.iter().enumerate() {
-            let passes = opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row));
-            if passes && column.is_valid(row) {
+            if passes(opt_filter, row) && column.is_valid(row) {
                 count(group, column.value(row));
             }
         }
@@ -241,8 +211,7 @@ impl GroupsAccumulator for Groups {
         let bins = self.bins.count;
         let mut flat = vec![0; column.len() * bins];
         for row in 0..column.len() {
-            let passes = opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row));
-            let bin = (passes && column.is_valid(row))
+            let bin = (passes(opt_filter, row) && column.is_valid(row))
                 .then(|| self.bins.of(column.value(row)))
                 .flatten();
             if let Some(k) = bin {

@@ -14,90 +14,66 @@ use std::sync::Arc;
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, ListArray, StringArray};
 use arrow::buffer::OffsetBuffer;
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, FieldRef};
+use arrow::datatypes::{DataType, Field};
 use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::function::AccumulatorArgs;
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, EmitTo, GroupsAccumulator,
-    Signature, TypeSignature, Volatility,
+    Accumulator, AggregateUDF, EmitTo, GroupsAccumulator, Signature, TypeSignature, Volatility,
 };
+
+use super::aggregate::{self, Kind, literal, passes};
 
 /// The aggregate to register on a session.
 pub fn udaf() -> AggregateUDF {
     let text = [DataType::Utf8, DataType::Utf8View, DataType::LargeUtf8];
-    AggregateUDF::new_from_impl(JoinedDistinct {
-        signature: Signature::one_of(
-            text.iter()
-                .flat_map(|value| {
-                    text.iter()
-                        .map(|sep| TypeSignature::Exact(vec![value.clone(), sep.clone()]))
-                })
-                .collect(),
-            Volatility::Immutable,
-        ),
-    })
+    aggregate::udaf::<JoinedDistinct>(Signature::one_of(
+        text.iter()
+            .flat_map(|value| {
+                text.iter()
+                    .map(|sep| TypeSignature::Exact(vec![value.clone(), sep.clone()]))
+            })
+            .collect(),
+        Volatility::Immutable,
+    ))
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct JoinedDistinct {
-    signature: Signature,
-}
+struct JoinedDistinct;
 
 /// The separator: the second argument, a string literal.
 fn separator(args: &AccumulatorArgs) -> Result<String> {
-    let empty = arrow::array::RecordBatch::new_empty(Arc::new(arrow::datatypes::Schema::empty()));
-    match args.exprs.get(1).map(|e| e.evaluate(&empty)) {
-        Some(Ok(ColumnarValue::Scalar(
+    match literal(args, 1) {
+        Some(
             ScalarValue::Utf8(Some(s))
             | ScalarValue::Utf8View(Some(s))
             | ScalarValue::LargeUtf8(Some(s)),
-        ))) => Ok(s),
+        ) => Ok(s),
         _ => Err(DataFusionError::Plan(
             "joined_distinct: the separator must be a string literal".into(),
         )),
     }
 }
 
-impl AggregateUDFImpl for JoinedDistinct {
-    fn name(&self) -> &str {
-        "joined_distinct"
-    }
+impl Kind for JoinedDistinct {
+    const NAME: &'static str = "joined_distinct";
+    const STATE: (&'static str, DataType) = ("labels", DataType::Utf8);
 
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(_arg_types: &[DataType]) -> Result<DataType> {
         Ok(DataType::Utf8)
     }
 
-    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+    fn one_group(args: &AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         Ok(Box::new(OneGroup {
             labels: Labels::default(),
-            separator: separator(&args)?,
+            separator: separator(args)?,
         }))
     }
 
-    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new_list(
-            format!("{}[labels]", args.name),
-            Field::new_list_field(DataType::Utf8, true),
-            true,
-        ))])
-    }
-
-    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
-        true
-    }
-
-    fn create_groups_accumulator(
-        &self,
-        args: AccumulatorArgs,
-    ) -> Result<Box<dyn GroupsAccumulator>> {
+    fn groups(args: &AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
         Ok(Box::new(Groups {
             labels: Vec::new(),
-            separator: separator(&args)?,
+            separator: separator(args)?,
         }))
     }
 }
@@ -177,8 +153,7 @@ impl GroupsAccumulator for Groups {
         let column = strings(&values[0])?;
         let column = column.as_string_view();
         for (row, &group) in group_indices.iter().enumerate() {
-            let passes = opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row));
-            if passes && column.is_valid(row) {
+            if passes(opt_filter, row) && column.is_valid(row) {
                 self.labels[group].add(column.value(row));
             }
         }
@@ -216,8 +191,7 @@ impl GroupsAccumulator for Groups {
         let rows = (0..column.len())
             .map(|row| {
                 let mut labels = Labels::default();
-                let passes = opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row));
-                if passes && column.is_valid(row) {
+                if passes(opt_filter, row) && column.is_valid(row) {
                     labels.add(column.value(row));
                 }
                 labels

@@ -19,35 +19,32 @@ use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, ListArray, StructArray};
 use arrow::buffer::{NullBuffer, OffsetBuffer};
-use arrow::datatypes::{DataType, Field, FieldRef, Fields, Float64Type};
+use arrow::datatypes::{DataType, Field, Fields, Float64Type};
 use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::function::AccumulatorArgs;
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, EmitTo, GroupsAccumulator,
-    Signature, TypeSignature, Volatility,
+    Accumulator, AggregateUDF, EmitTo, GroupsAccumulator, Signature, TypeSignature, Volatility,
 };
+
+use super::aggregate::{self, Kind, literal, passes};
 
 /// More fractions than anyone asks for in one call.
 const MAX_FRACTIONS: usize = 32;
 
 /// The aggregate to register on a session.
 pub fn udaf() -> AggregateUDF {
-    AggregateUDF::new_from_impl(ExactQuantiles {
-        // A value and 1 to MAX_FRACTIONS fractions, all DOUBLE.
-        signature: Signature::one_of(
-            (2..=MAX_FRACTIONS + 1)
-                .map(|n| TypeSignature::Exact(vec![DataType::Float64; n]))
-                .collect(),
-            Volatility::Immutable,
-        ),
-    })
+    // A value and 1 to MAX_FRACTIONS fractions, all DOUBLE.
+    aggregate::udaf::<ExactQuantiles>(Signature::one_of(
+        (2..=MAX_FRACTIONS + 1)
+            .map(|n| TypeSignature::Exact(vec![DataType::Float64; n]))
+            .collect(),
+        Volatility::Immutable,
+    ))
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct ExactQuantiles {
-    signature: Signature,
-}
+struct ExactQuantiles;
 
 /// The result's fields: `q1` … `qN` for N fractions.
 fn result_fields(fractions: usize) -> Fields {
@@ -58,14 +55,9 @@ fn result_fields(fractions: usize) -> Fields {
 
 /// The fractions asked for: every argument after the first, each a literal in [0, 1].
 fn fractions(args: &AccumulatorArgs) -> Result<Vec<f64>> {
-    let empty = arrow::array::RecordBatch::new_empty(Arc::new(arrow::datatypes::Schema::empty()));
-    args.exprs
-        .iter()
-        .skip(1)
-        .map(|expr| match expr.evaluate(&empty) {
-            Ok(ColumnarValue::Scalar(ScalarValue::Float64(Some(q)))) if (0.0..=1.0).contains(&q) => {
-                Ok(q)
-            }
+    (1..args.exprs.len())
+        .map(|i| match literal(args, i) {
+            Some(ScalarValue::Float64(Some(q))) if (0.0..=1.0).contains(&q) => Ok(q),
             _ => Err(DataFusionError::Plan(
                 "exact_quantiles: every fraction must be a number from 0 to 1, written as a literal".into(),
             )),
@@ -73,16 +65,11 @@ fn fractions(args: &AccumulatorArgs) -> Result<Vec<f64>> {
         .collect()
 }
 
-impl AggregateUDFImpl for ExactQuantiles {
-    fn name(&self) -> &str {
-        "exact_quantiles"
-    }
+impl Kind for ExactQuantiles {
+    const NAME: &'static str = "exact_quantiles";
+    const STATE: (&'static str, DataType) = ("values", DataType::Float64);
 
-    fn signature(&self) -> &Signature {
-        &self.signature
-    }
-
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+    fn return_type(arg_types: &[DataType]) -> Result<DataType> {
         if arg_types.len() < 2 {
             return Err(DataFusionError::Plan(
                 "exact_quantiles takes a value and at least one fraction".into(),
@@ -91,32 +78,17 @@ impl AggregateUDFImpl for ExactQuantiles {
         Ok(DataType::Struct(result_fields(arg_types.len() - 1)))
     }
 
-    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+    fn one_group(args: &AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         Ok(Box::new(OneGroup {
             values: Vec::new(),
-            fractions: fractions(&args)?,
+            fractions: fractions(args)?,
         }))
     }
 
-    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        Ok(vec![Arc::new(Field::new_list(
-            format!("{}[values]", args.name),
-            Field::new_list_field(DataType::Float64, true),
-            true,
-        ))])
-    }
-
-    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
-        true
-    }
-
-    fn create_groups_accumulator(
-        &self,
-        args: AccumulatorArgs,
-    ) -> Result<Box<dyn GroupsAccumulator>> {
+    fn groups(args: &AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
         Ok(Box::new(Groups {
             values: Vec::new(),
-            fractions: fractions(&args)?,
+            fractions: fractions(args)?,
         }))
     }
 }
@@ -255,8 +227,7 @@ impl GroupsAccumulator for Groups {
         self.values.resize_with(total_num_groups, Vec::new);
         let column = values[0].as_primitive::<Float64Type>();
         for (row, &group) in group_indices.iter().enumerate() {
-            let passes = opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row));
-            if passes && column.is_valid(row) {
+            if passes(opt_filter, row) && column.is_valid(row) {
                 self.values[group].push(column.value(row));
             }
         }
@@ -296,8 +267,7 @@ impl GroupsAccumulator for Groups {
         let column = values[0].as_primitive::<Float64Type>();
         let rows = (0..column.len())
             .map(|row| {
-                let passes = opt_filter.is_none_or(|f| f.is_valid(row) && f.value(row));
-                if passes && column.is_valid(row) {
+                if passes(opt_filter, row) && column.is_valid(row) {
                     vec![column.value(row)]
                 } else {
                     Vec::new()
