@@ -185,7 +185,7 @@ pub(crate) async fn compute(args: &Args) -> Result<Computed> {
     })
 }
 
-/// The named columns of the stats rows, as a table.
+/// The named columns of the stats rows, and their schema.
 fn project(
     schema: &SchemaRef,
     batches: &[RecordBatch],
@@ -227,25 +227,24 @@ fn group_bins(stats: &[RecordBatch]) -> Result<MemTable> {
             lists.offsets()[0] as usize,
             lists.offsets().last().map_or(0, |&end| end as usize) - lists.offsets()[0] as usize,
         );
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("grp", grp.data_type().clone(), true),
-            Field::new("half_bin", DataType::Int64, false),
-            Field::new("clips", DataType::Int64, true),
-        ]));
         batches.push(RecordBatch::try_new(
-            schema,
+            group_bins_schema(grp.data_type()),
             vec![grp, Arc::new(Int64Array::from(half_bin)), clips],
         )?);
     }
-    let schema = match batches.first() {
-        Some(b) => b.schema(),
-        None => Arc::new(Schema::new(vec![
-            Field::new("grp", DataType::Utf8, true),
-            Field::new("half_bin", DataType::Int64, false),
-            Field::new("clips", DataType::Int64, true),
-        ])),
-    };
+    let schema = batches
+        .first()
+        .map_or_else(|| group_bins_schema(&DataType::Utf8), RecordBatch::schema);
     Ok(MemTable::try_new(schema, vec![batches])?)
+}
+
+/// `group_bins(grp, half_bin, clips)`, for a group column of type `grp`.
+fn group_bins_schema(grp: &DataType) -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("grp", grp.clone(), true),
+        Field::new("half_bin", DataType::Int64, false),
+        Field::new("clips", DataType::Int64, true),
+    ]))
 }
 
 /// Maps the file's columns onto what the SQL reads: `stats_input(grp, mos, mos_native,
