@@ -420,6 +420,69 @@ mod tests {
     }
 
     #[test]
+    fn the_aggregates_work_without_group_by_and_on_no_rows() {
+        use arrow::array::{Float64Array, StringArray};
+        let rt = runtime(&EngineOptions::default()).expect("runtime");
+        let rows = rt.block_on(async {
+            let ctx = SessionContext::new_with_config(
+                datafusion::prelude::SessionConfig::new().with_target_partitions(2),
+            );
+            ctx.register_udaf(quantile::udaf());
+            ctx.register_udaf(joined_distinct::udaf());
+            ctx.register_udaf(bin_counts::udaf());
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("x", DataType::Float64, true),
+                Field::new("s", DataType::Utf8, true),
+            ]));
+            // Two partitions, so partial states are merged too.
+            let part = |x: Vec<f64>, s: Vec<&str>| {
+                RecordBatch::try_new(
+                    Arc::clone(&schema),
+                    vec![
+                        Arc::new(Float64Array::from(x)),
+                        Arc::new(StringArray::from(s)),
+                    ],
+                )
+                .map(|b| vec![b])
+            };
+            let table = MemTable::try_new(
+                Arc::clone(&schema),
+                vec![
+                    part(vec![4.0, 25.0], vec!["b", "a"]).expect("part"),
+                    part(vec![1.0, 12.0], vec!["b", "b"]).expect("part"),
+                ],
+            )
+            .expect("table");
+            ctx.register_table("t", Arc::new(table)).expect("register");
+            let sql = "SELECT get_field(exact_quantiles(x, 0.5), 'q1') AS median, \
+                       joined_distinct(s, '+') AS labels, bin_counts(x, 10.0, 3) AS bins FROM t";
+            let all = ctx.sql(sql).await?.collect().await?;
+            let none = ctx
+                .sql(&format!("{sql} WHERE x > 100"))
+                .await?
+                .collect()
+                .await?;
+            Ok::<_, datafusion::error::DataFusionError>((all, none))
+        });
+        let (all, none) = rows.expect("query");
+        let cell = |batches: &[RecordBatch], column: usize| {
+            ScalarValue::try_from_array(batches[0].column(column), 0).expect("cell")
+        };
+        let bins = |batches: &[RecordBatch]| {
+            let list = batches[0].column(2).as_list::<i32>().value(0);
+            list.as_primitive::<Int64Type>().values().to_vec()
+        };
+        // 1, 4, 12, 25: the median is 8; the labels a and b; bins [0,10) [10,20) [20,..).
+        assert_eq!(cell(&all, 0), ScalarValue::Float64(Some(8.0)));
+        assert_eq!(cell(&all, 1), ScalarValue::Utf8(Some("a+b".into())));
+        assert_eq!(bins(&all), [2, 1, 1]);
+        // No rows: no median, no label, empty bins.
+        assert_eq!(cell(&none, 0), ScalarValue::Float64(None));
+        assert_eq!(cell(&none, 1), ScalarValue::Utf8(None));
+        assert_eq!(bins(&none), [0, 0, 0]);
+    }
+
+    #[test]
     fn identifiers_are_quoted_with_inner_quotes_doubled() {
         assert_eq!(ident("corpus_source"), "\"corpus_source\"");
         assert_eq!(ident("a\"b"), "\"a\"\"b\"");

@@ -2,20 +2,23 @@
 //! share: how DataFusion sees them (name, signature, result type, a partial state that
 //! is one list per group, an accumulator for one group and one for many), how their
 //! literal arguments are read, and the per-row filter of a `FILTER (WHERE …)` clause.
-//! Each aggregate says only what is its own, as a [`Kind`].
+//! Each aggregate says only what is its own, as a [`Kind`]: its accumulator for the
+//! groups of a `GROUP BY`. Without `GROUP BY` the same accumulator serves, with the
+//! whole input as its one group ([`OneGroup`]).
 
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use arrow::array::{Array, BooleanArray, RecordBatch};
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, new_empty_array};
 use arrow::datatypes::{DataType, Field, FieldRef, Schema};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, GroupsAccumulator, Signature,
+    Accumulator, AggregateUDF, AggregateUDFImpl, ColumnarValue, EmitTo, GroupsAccumulator,
+    Signature,
 };
 
 /// One aggregate's own parts.
@@ -25,11 +28,11 @@ pub trait Kind: Debug + PartialEq + Eq + Hash + Send + Sync + 'static {
     /// What its partial state lists per group (the name of the state field says it too).
     const STATE: (&'static str, DataType);
 
+    /// Its accumulator, for every group of a `GROUP BY`.
+    type Groups: GroupsAccumulator + Debug + Sync + 'static;
+
     fn return_type(arg_types: &[DataType]) -> Result<DataType>;
-    /// The accumulator for an aggregate without `GROUP BY`.
-    fn one_group(args: &AccumulatorArgs) -> Result<Box<dyn Accumulator>>;
-    /// The accumulator for every group of a `GROUP BY`.
-    fn groups(args: &AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>>;
+    fn groups(args: &AccumulatorArgs) -> Result<Self::Groups>;
 }
 
 /// An aggregate of kind `K`, to register on a session.
@@ -60,7 +63,16 @@ impl<K: Kind> AggregateUDFImpl for Udaf<K> {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        K::one_group(&args)
+        let mut groups = K::groups(&args)?;
+        // The one group exists from the start, so an input without rows still gets
+        // the aggregate's value for no rows.
+        let no_rows: Vec<ArrayRef> = args
+            .expr_fields
+            .iter()
+            .map(|f| new_empty_array(f.data_type()))
+            .collect();
+        groups.update_batch(&no_rows, &[], None, 1)?;
+        Ok(Box::new(OneGroup(groups)))
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
@@ -80,7 +92,40 @@ impl<K: Kind> AggregateUDFImpl for Udaf<K> {
         &self,
         args: AccumulatorArgs,
     ) -> Result<Box<dyn GroupsAccumulator>> {
-        K::groups(&args)
+        Ok(Box::new(K::groups(&args)?))
+    }
+}
+
+/// An aggregate without `GROUP BY`: the groups accumulator, every row in group 0.
+/// Like every aggregate of a query (not a window), it is evaluated once.
+#[derive(Debug)]
+struct OneGroup<G>(G);
+
+impl<G: GroupsAccumulator + Debug + Sync> Accumulator for OneGroup<G> {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let rows = values.first().map_or(0, |v| v.len());
+        self.0.update_batch(values, &vec![0; rows], None, 1)
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        ScalarValue::try_from_array(&self.0.evaluate(EmitTo::All)?, 0)
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.0.size()
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        self.0
+            .state(EmitTo::All)?
+            .iter()
+            .map(|array| ScalarValue::try_from_array(array, 0))
+            .collect()
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        let rows = states.first().map_or(0, |s| s.len());
+        self.0.merge_batch(states, &vec![0; rows], 1)
     }
 }
 

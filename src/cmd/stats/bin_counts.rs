@@ -18,9 +18,7 @@ use arrow::datatypes::{DataType, Field, Float64Type, Int64Type};
 use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::function::AccumulatorArgs;
-use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, EmitTo, GroupsAccumulator, Signature, Volatility,
-};
+use datafusion::logical_expr::{AggregateUDF, EmitTo, GroupsAccumulator, Signature, Volatility};
 
 use super::aggregate::{self, Kind, literal, passes};
 
@@ -89,24 +87,17 @@ fn counts_list(flat: Vec<i64>, bins: usize) -> ArrayRef {
 impl Kind for BinCounts {
     const NAME: &'static str = "bin_counts";
     const STATE: (&'static str, DataType) = ("counts", DataType::Int64);
+    type Groups = Groups;
 
     fn return_type(_arg_types: &[DataType]) -> Result<DataType> {
         Ok(DataType::new_list(DataType::Int64, true))
     }
 
-    fn one_group(args: &AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let bins = Bins::from_args(args)?;
-        Ok(Box::new(OneGroup {
-            counts: vec![0; bins.count],
-            bins,
-        }))
-    }
-
-    fn groups(args: &AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(Groups {
+    fn groups(args: &AccumulatorArgs) -> Result<Groups> {
+        Ok(Groups {
             counts: Vec::new(),
             bins: Bins::from_args(args)?,
-        }))
+        })
     }
 }
 
@@ -129,6 +120,7 @@ fn add_lists(target: &mut [i64], bins: usize, lists: &ArrayRef, group_indices: &
 }
 
 /// Every group of a `GROUP BY`: `bins.count` counts per group index, one after another.
+#[derive(Debug)]
 struct Groups {
     counts: Vec<i64>,
     bins: Bins,
@@ -223,48 +215,6 @@ impl GroupsAccumulator for Groups {
 
     fn size(&self) -> usize {
         self.counts.capacity() * std::mem::size_of::<i64>()
-    }
-}
-
-/// The whole input as one group (an aggregate without `GROUP BY`).
-#[derive(Debug)]
-struct OneGroup {
-    counts: Vec<i64>,
-    bins: Bins,
-}
-
-impl Accumulator for OneGroup {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let column = values[0].as_primitive::<Float64Type>();
-        for value in column.iter().flatten() {
-            if let Some(k) = self.bins.of(value) {
-                self.counts[k] += 1;
-            }
-        }
-        Ok(())
-    }
-
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        let list = counts_list(self.counts.clone(), self.bins.count);
-        ScalarValue::try_from_array(&list, 0)
-    }
-
-    fn size(&self) -> usize {
-        std::mem::size_of_val(self) + self.counts.capacity() * std::mem::size_of::<i64>()
-    }
-
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(vec![self.evaluate()?])
-    }
-
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        add_lists(
-            &mut self.counts,
-            self.bins.count,
-            &states[0],
-            &vec![0; states[0].len()],
-        );
-        Ok(())
     }
 }
 

@@ -19,7 +19,7 @@ use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::function::AccumulatorArgs;
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, EmitTo, GroupsAccumulator, Signature, TypeSignature, Volatility,
+    AggregateUDF, EmitTo, GroupsAccumulator, Signature, TypeSignature, Volatility,
 };
 
 use super::aggregate::{self, Kind, literal, passes};
@@ -58,23 +58,17 @@ fn separator(args: &AccumulatorArgs) -> Result<String> {
 impl Kind for JoinedDistinct {
     const NAME: &'static str = "joined_distinct";
     const STATE: (&'static str, DataType) = ("labels", DataType::Utf8);
+    type Groups = Groups;
 
     fn return_type(_arg_types: &[DataType]) -> Result<DataType> {
         Ok(DataType::Utf8)
     }
 
-    fn one_group(args: &AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(OneGroup {
-            labels: Labels::default(),
-            separator: separator(args)?,
-        }))
-    }
-
-    fn groups(args: &AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(Groups {
+    fn groups(args: &AccumulatorArgs) -> Result<Groups> {
+        Ok(Groups {
             labels: Vec::new(),
             separator: separator(args)?,
-        }))
+        })
     }
 }
 
@@ -136,6 +130,7 @@ fn merge_lists(target: &mut [Labels], lists: &ArrayRef, group_indices: &[usize])
 }
 
 /// Every group of a `GROUP BY`, by group index.
+#[derive(Debug)]
 struct Groups {
     labels: Vec<Labels>,
     separator: String,
@@ -208,50 +203,6 @@ impl GroupsAccumulator for Groups {
                 .flat_map(|g| &g.0)
                 .map(|l| std::mem::size_of::<String>() + l.capacity())
                 .sum::<usize>()
-    }
-}
-
-/// The whole input as one group (an aggregate without `GROUP BY`).
-#[derive(Debug)]
-struct OneGroup {
-    labels: Labels,
-    separator: String,
-}
-
-impl Accumulator for OneGroup {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        let column = strings(&values[0])?;
-        for label in column.as_string_view().iter().flatten() {
-            self.labels.add(label);
-        }
-        Ok(())
-    }
-
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        Ok(ScalarValue::Utf8(self.labels.joined(&self.separator)))
-    }
-
-    fn size(&self) -> usize {
-        std::mem::size_of_val(self)
-            + self
-                .labels
-                .0
-                .iter()
-                .map(|l| std::mem::size_of::<String>() + l.capacity())
-                .sum::<usize>()
-    }
-
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let list = labels_list(vec![std::mem::take(&mut self.labels)]);
-        Ok(vec![ScalarValue::try_from_array(&list, 0)?])
-    }
-
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let mut one = [std::mem::take(&mut self.labels)];
-        merge_lists(&mut one, &states[0], &vec![0; states[0].len()])?;
-        let [labels] = one;
-        self.labels = labels;
-        Ok(())
     }
 }
 

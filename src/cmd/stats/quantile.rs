@@ -24,7 +24,7 @@ use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::function::AccumulatorArgs;
 use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, EmitTo, GroupsAccumulator, Signature, TypeSignature, Volatility,
+    AggregateUDF, EmitTo, GroupsAccumulator, Signature, TypeSignature, Volatility,
 };
 
 use super::aggregate::{self, Kind, literal, passes};
@@ -68,6 +68,7 @@ fn fractions(args: &AccumulatorArgs) -> Result<Vec<f64>> {
 impl Kind for ExactQuantiles {
     const NAME: &'static str = "exact_quantiles";
     const STATE: (&'static str, DataType) = ("values", DataType::Float64);
+    type Groups = Groups;
 
     fn return_type(arg_types: &[DataType]) -> Result<DataType> {
         if arg_types.len() < 2 {
@@ -78,18 +79,11 @@ impl Kind for ExactQuantiles {
         Ok(DataType::Struct(result_fields(arg_types.len() - 1)))
     }
 
-    fn one_group(args: &AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        Ok(Box::new(OneGroup {
+    fn groups(args: &AccumulatorArgs) -> Result<Groups> {
+        Ok(Groups {
             values: Vec::new(),
             fractions: fractions(args)?,
-        }))
-    }
-
-    fn groups(args: &AccumulatorArgs) -> Result<Box<dyn GroupsAccumulator>> {
-        Ok(Box::new(Groups {
-            values: Vec::new(),
-            fractions: fractions(args)?,
-        }))
+        })
     }
 }
 
@@ -211,6 +205,7 @@ fn merge_lists(target: &mut [Vec<f64>], lists: &ArrayRef, group_indices: &[usize
 }
 
 /// Every group of a `GROUP BY`, by group index.
+#[derive(Debug)]
 struct Groups {
     values: Vec<Vec<f64>>,
     fractions: Vec<f64>,
@@ -284,44 +279,6 @@ impl GroupsAccumulator for Groups {
                 .iter()
                 .map(|v| v.capacity() * std::mem::size_of::<f64>())
                 .sum::<usize>()
-    }
-}
-
-/// The whole input as one group (an aggregate without `GROUP BY`).
-#[derive(Debug)]
-struct OneGroup {
-    values: Vec<f64>,
-    fractions: Vec<f64>,
-}
-
-impl Accumulator for OneGroup {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        self.values
-            .extend(values[0].as_primitive::<Float64Type>().iter().flatten());
-        Ok(())
-    }
-
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        let row = quantiles_of(&mut self.values, &self.fractions);
-        let array = struct_array(vec![row], self.fractions.len())?;
-        ScalarValue::try_from_array(&array, 0)
-    }
-
-    fn size(&self) -> usize {
-        std::mem::size_of_val(self) + self.values.capacity() * std::mem::size_of::<f64>()
-    }
-
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let list = values_list(vec![std::mem::take(&mut self.values)]);
-        Ok(vec![ScalarValue::try_from_array(&list, 0)?])
-    }
-
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let mut one = [std::mem::take(&mut self.values)];
-        merge_lists(&mut one, &states[0], &vec![0; states[0].len()]);
-        let [values] = one;
-        self.values = values;
-        Ok(())
     }
 }
 
