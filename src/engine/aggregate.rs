@@ -12,10 +12,7 @@ use arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef, UInt64Type};
 use datafusion::catalog::streaming::StreamingTable;
-use datafusion::error::DataFusionError;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryLimit};
-use datafusion::execution::{SendableRecordBatchStream, TaskContext};
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
@@ -25,7 +22,7 @@ use super::ranking::{empty_fates_schema, rank_buckets, winners_schema};
 use super::results::{column, one_row};
 use super::session::{collect_sql, register_batches};
 use super::spill::SpillWatch;
-use super::spool::{SpoolBudget, Spooled};
+use super::spool::{SpoolBudget, Spooled, SpooledPartition};
 use super::sql;
 use crate::counters::Counters;
 use crate::error::{Error, Result};
@@ -274,7 +271,7 @@ async fn merge_in_output_order(
     let partitions: Vec<Arc<dyn PartitionStream>> = runs
         .into_iter()
         .filter(|r| r.rows() > 0)
-        .map(|r| Arc::new(RunPartition::new(Arc::clone(schema), r)) as Arc<dyn PartitionStream>)
+        .map(|r| Arc::new(SpooledPartition::new(r)) as Arc<dyn PartitionStream>)
         .collect();
     if partitions.is_empty() {
         return Ok(());
@@ -299,47 +296,6 @@ async fn merge_in_output_order(
         sink(&batch?)?;
     }
     Ok(())
-}
-
-/// One bucket's ranked rows as a partition of the `ranked` table; read once.
-struct RunPartition {
-    schema: SchemaRef,
-    run: std::sync::Mutex<Option<Spooled>>,
-}
-
-impl RunPartition {
-    fn new(schema: SchemaRef, run: Spooled) -> Self {
-        Self {
-            schema,
-            run: std::sync::Mutex::new(Some(run)),
-        }
-    }
-}
-
-impl std::fmt::Debug for RunPartition {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("RunPartition")
-    }
-}
-
-impl PartitionStream for RunPartition {
-    fn schema(&self) -> &SchemaRef {
-        &self.schema
-    }
-
-    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let run = self.run.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let stream = run
-            .ok_or_else(|| DataFusionError::Internal("a ranked bucket was read twice".into()))
-            .and_then(Spooled::stream);
-        match stream {
-            Ok(s) => s,
-            Err(e) => Box::pin(RecordBatchStreamAdapter::new(
-                Arc::clone(&self.schema),
-                futures::stream::once(async move { Err(e) }),
-            )),
-        }
-    }
 }
 
 /// The share of the memory limit the wide row store may keep in memory (one part in

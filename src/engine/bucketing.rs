@@ -25,8 +25,9 @@ const NARROW_BYTES_PER_INPUT_BYTE: f64 = 0.6;
 /// A narrow row's size in memory, for sizing batches; measured at about 230 bytes.
 const NARROW_ROW_BYTES: usize = 256;
 /// One bucket's rows are at most this part of its ranking worker's pool: ranking a
-/// bucket holds it about three times (the table, then the two window sorts and the
-/// output sort, each emitting while the next one fills), with as much again to spare.
+/// bucket holds it about three times (the dedup-order sort, the bucket in that order,
+/// and the output sort, each filling while the one before still holds its rows), with
+/// as much again to spare.
 /// With two workers, a bucket is 1/24 of the limit.
 const BUCKET_SHARE_OF_WORKER: usize = 6;
 const MAX_BUCKET_BYTES: usize = 256 << 20;

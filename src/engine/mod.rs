@@ -20,6 +20,7 @@ pub use tables::register_path;
 pub mod sql {
     pub const UNIFIED: &str = include_str!("../../sql/unified.sql");
     pub const BUCKETED: &str = include_str!("../../sql/bucketed.sql");
+    pub const DEDUP_ORDER: &str = include_str!("../../sql/dedup_order.sql");
     pub const FATES: &str = include_str!("../../sql/fates.sql");
     pub const OUTPUT_ORDER: &str = include_str!("../../sql/output_order.sql");
     pub const COUNTERS: &str = include_str!("../../sql/counters.sql");

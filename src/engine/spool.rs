@@ -19,12 +19,13 @@ use arrow::datatypes::SchemaRef;
 use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use datafusion::error::{DataFusionError, Result};
-use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::disk_manager::DiskManager;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool, MemoryReservation};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::execution::{SpillFile, SpillWriter};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use futures::{StreamExt, TryStreamExt};
+use datafusion::physical_plan::streaming::PartitionStream;
+use futures::StreamExt;
 
 /// Bytes written to (and read from) a spool's file at a time. Every bucket has a spool
 /// open at once (hundreds under a small --memory-limit), so this stays small.
@@ -267,8 +268,55 @@ impl Spooled {
     }
 
     /// Every batch, in order.
+    #[cfg(test)]
     pub async fn collect(self) -> Result<Vec<RecordBatch>> {
-        self.stream()?.try_collect().await
+        futures::TryStreamExt::try_collect(self.stream()?).await
+    }
+}
+
+/// A spool as the one partition of a table, read once: its rows stream into the query
+/// and each batch is let go once the query has taken it.
+pub struct SpooledPartition {
+    schema: SchemaRef,
+    spooled: Mutex<Option<Spooled>>,
+}
+
+impl SpooledPartition {
+    pub fn new(spooled: Spooled) -> Self {
+        Self {
+            schema: Arc::clone(spooled.schema()),
+            spooled: Mutex::new(Some(spooled)),
+        }
+    }
+}
+
+impl std::fmt::Debug for SpooledPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SpooledPartition")
+    }
+}
+
+impl PartitionStream for SpooledPartition {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let spooled = self
+            .spooled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        let stream = spooled
+            .ok_or_else(|| DataFusionError::Internal("a spool was read twice".into()))
+            .and_then(Spooled::stream);
+        match stream {
+            Ok(s) => s,
+            Err(e) => Box::pin(RecordBatchStreamAdapter::new(
+                Arc::clone(&self.schema),
+                futures::stream::once(async move { Err(e) }),
+            )),
+        }
     }
 }
 

@@ -18,6 +18,26 @@ fn kept_src(out: &crate::common::Outcome, sha: &str) -> String {
     hits[0]["src"].as_str().unwrap_or_default().to_owned()
 }
 
+/// The rejects ledger's records, in file order.
+fn read_ledger(path: &std::path::Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).expect("ledger");
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("ledger JSON"))
+        .collect()
+}
+
+/// Each ledger record's input line and reason.
+fn reasons(recs: &[Value]) -> Vec<(u64, &str)> {
+    recs.iter()
+        .map(|r| {
+            (
+                r["line"].as_u64().unwrap_or(0),
+                r["reason"].as_str().unwrap_or(""),
+            )
+        })
+        .collect()
+}
+
 #[test]
 fn tighter_std_dev_wins_across_corpora() {
     let s = Scratch::new();
@@ -127,6 +147,60 @@ fn same_corpus_repeats_are_counted_and_counters_reconcile() {
 }
 
 #[test]
+fn contested_keys_are_told_apart_from_lone_ones_and_dropped_rows() {
+    let s = Scratch::new();
+    // In dedup order the usable rows come first: a lone key ("0", "1" or "2") opens
+    // each bucket with no row before it, "zz" is the last usable row, followed by the
+    // dropped rows, one of them on "zz" too. Only "a" and "m" are contested; a dropped
+    // row never is, and never competes.
+    let a = s.shard(
+        "a.jsonl",
+        &[
+            row("zz", "lsvq", json!(3.0)),
+            row("zz", "lsvq", json!(9.0)),
+            std_row("a", "lsvq", json!(0.9), "a-lsvq"),
+            std_row("a", "konvid-1k", json!(0.3), "a-konvid"),
+            std_row("m", "lsvq", json!(0.2), "m-lsvq-1"),
+            std_row("m", "lsvq", json!(0.5), "m-lsvq-2"),
+            std_row("m", "konvid-1k", json!(0.6), "m-konvid-1"),
+            std_row("m", "konvid-1k", json!(0.7), "m-konvid-2"),
+            row("b", "lsvq", json!(3.0)),
+            row("a", "lsvq", json!(0.0)),
+            row("0", "lsvq", json!(3.0)),
+            row("1", "konvid-1k", json!(3.0)),
+            row("2", "lsvq", json!(3.0)),
+        ],
+    );
+    let ledger = s.path("rejects.jsonl");
+    let out = s
+        .aggregate(&[&a], &["--rejects", ledger.to_str().expect("utf8 path")])
+        .ok();
+    assert_eq!(kept_src(&out, "a"), "a-konvid");
+    assert_eq!(kept_src(&out, "m"), "m-lsvq-1");
+    assert_eq!(kept_src(&out, "zz"), "zz.mp4");
+    assert_eq!(kept_src(&out, "b"), "b.mp4");
+    for lone in ["0", "1", "2"] {
+        assert_eq!(kept_src(&out, lone), format!("{lone}.mp4"));
+    }
+    assert_eq!(out.counter("rows_in"), 13);
+    assert_eq!(out.counter("rows_out"), 7);
+    assert_eq!(out.counter("cross_corpus_dedups"), 2);
+    assert_eq!(out.counter("same_corpus_dups"), 2);
+    assert_eq!(out.counter("dropped_bad_scale"), 2);
+    assert_eq!(
+        reasons(&read_ledger(&ledger)),
+        [
+            (2, "bad_scale"),
+            (3, "cross_corpus_dup"),
+            (6, "same_corpus_dup"),
+            (7, "cross_corpus_dup"),
+            (8, "same_corpus_dup"),
+            (10, "bad_scale"),
+        ]
+    );
+}
+
+#[test]
 fn rejects_ledger_explains_every_missing_row() {
     let s = Scratch::new();
     let a = s.shard(
@@ -145,22 +219,9 @@ fn rejects_ledger_explains_every_missing_row() {
     let out = s
         .aggregate(&[&a], &["--rejects", ledger.to_str().expect("utf8 path")])
         .ok();
-    let text = std::fs::read_to_string(&ledger).expect("ledger");
-    let recs: Vec<Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("ledger JSON"))
-        .collect();
-    let reasons: Vec<(u64, &str)> = recs
-        .iter()
-        .map(|r| {
-            (
-                r["line"].as_u64().unwrap_or(0),
-                r["reason"].as_str().unwrap_or(""),
-            )
-        })
-        .collect();
+    let recs = read_ledger(&ledger);
     assert_eq!(
-        reasons,
+        reasons(&recs),
         vec![
             (1, "same_corpus_dup"),
             (2, "cross_corpus_dup"),

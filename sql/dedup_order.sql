@@ -1,0 +1,28 @@
+-- dedup_order: every row of one bucket of dedup keys, judged in dedup order.
+--
+-- Usable rows that share a dedup key compete: the tightest rating spread wins, then
+-- the earlier input, then the earlier line. Sorted that way, the winner of each key
+-- is the first row of its key, and a key is contested when another usable row shares
+-- it. fates.sql then tells the losers of the contested keys apart.
+--
+-- `bucket_rows` holds the rows of one bucket of keys (bucketed.sql): every row of a
+-- key is in the same bucket, so ranking a bucket is ranking each of its keys. The
+-- ranking is read off neighbours (LAG, LEAD) in one order per bucket rather than
+-- computed per key (PARTITION BY dedup_key): with millions of keys of one or two rows
+-- each, a window partitioned by key pays a fixed cost per key that dwarfs the work.
+SELECT
+    b.*,
+    (ROW_NUMBER() OVER dedup_order = 1)
+        OR (LAG(b.dedup_key) OVER dedup_order IS DISTINCT FROM b.dedup_key) AS is_winner,
+    -- Usable rows come first in this order, so a usable row's neighbour with the same
+    -- key is usable too, except the one after the last usable row: that may flag a key
+    -- as contested that is not, which costs a little time and changes no fate.
+    -- (IS NOT DISTINCT FROM: never NULL, also on the first and the last row.)
+    b.drop_reason IS NULL
+        AND ((LAG(b.dedup_key) OVER dedup_order IS NOT DISTINCT FROM b.dedup_key)
+          OR (LEAD(b.dedup_key) OVER dedup_order IS NOT DISTINCT FROM b.dedup_key)) AS contested
+FROM bucket_rows AS b
+WINDOW dedup_order AS (
+    ORDER BY b.drop_reason NULLS FIRST, b.dedup_key,
+             b.uncertainty ASC NULLS LAST, b.input_idx, b.line
+)
