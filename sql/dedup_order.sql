@@ -12,8 +12,9 @@
 -- each, a window partitioned by key pays a fixed cost per key that dwarfs the work.
 SELECT
     b.*,
-    (ROW_NUMBER() OVER dedup_order = 1)
-        OR (LAG(b.dedup_key) OVER dedup_order IS DISTINCT FROM b.dedup_key) AS is_winner,
+    -- A dedup key is never NULL (unified.sql), so the first row's missing neighbour
+    -- counts as another key.
+    LAG(b.dedup_key) OVER dedup_order IS DISTINCT FROM b.dedup_key AS is_winner,
     -- Usable rows come first in this order, so a usable row's neighbour with the same
     -- key is usable too, except the one after the last usable row: that may flag a key
     -- as contested that is not, which costs a little time and changes no fate.
