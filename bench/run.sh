@@ -24,6 +24,8 @@ Environment (all optional):
   BENCH_SKIP_POLARS=1    skip the polars baseline
   BENCH_NO_INSTALL=1     never apt-get/pip install; skip what is missing
   BENCH_10M_BASELINES=1  also run DuckDB and polars on the 10m set (~12-15 GiB each)
+  MOSAGG_FLOOR_BIN       use this floor probe (bench/floor.rs) instead of building one
+  BENCH_FLOOR_RUNS       floor probe runs per set, the median kept (default 3)
 EOF
 }
 
@@ -98,6 +100,17 @@ elif [[ -z "$MOSAGG" ]]; then
     else
         # Keep going: the baselines are still worth measuring mid-development.
         warn "mosagg failed to build; its rows are skipped"
+    fi
+fi
+# The floor probe (bench/floor.rs): the work no run can skip, timed part by part with
+# mosagg's own code, so every goal has its floor measured in the same run.
+FLOOR="${MOSAGG_FLOOR_BIN:-}"
+if [[ -z "$FLOOR" && -z "${BENCH_SKIP_MOSAGG:-}" ]]; then
+    log "building the floor probe (release example)"
+    if cargo build --release --example floor --manifest-path "$ROOT/Cargo.toml"; then
+        FLOOR="$CARGO_TARGET_DIR/release/examples/floor"
+    else
+        warn "the floor probe failed to build; the floor is not measured"
     fi
 fi
 if [[ -n "$MOSAGG" && ! -x "$MOSAGG" ]]; then
@@ -328,6 +341,41 @@ if [[ $QUICK -eq 0 ]]; then
     fi
 fi
 
+# ---------------------------------------------------------------- floor ----
+
+# The floor of each set: read, SHA-256 and parse its inputs, then write its kept rows
+# (the mosagg run's Parquet, decoded untimed) as JSONL and Parquet again; each part in
+# CPU seconds of one thread, the median of BENCH_FLOOR_RUNS runs. floor.md sets the
+# sum over the cores beside the measured wall times of this run.
+floor_set() { # set
+    local set="$1" unified="$DATA/out/$1/mosagg/unified_corpus.parquet" i
+    local scratch="$DATA/out/floor-scratch"
+    [[ -n "$FLOOR" && -f "$unified" ]] || return 0
+    load_inputs "$DATA/$set"
+    mkdir -p "$scratch"
+    log "floor: $set (${FLOOR_RUNS} runs)"
+    for ((i = 1; i <= FLOOR_RUNS; i++)); do
+        if ! "$FLOOR" --unified "$unified" --scratch "$scratch" "${INPUTS[@]}" \
+            >"$RESULTS/floor-$set-$i.tsv" 2>"$RESULTS/floor-$set.log"; then
+            warn "the floor probe failed on $set (see $RESULTS/floor-$set.log)"
+            return 0
+        fi
+    done
+    local means=()
+    for tool in mosagg python-ref duckdb polars; do
+        [[ -n "${MEAN[$set/$tool]:-}" ]] && means+=("$tool=${MEAN[$set/$tool]}")
+    done
+    python3 "$BENCH/floor_table.py" --set "$set" "${means[@]}" -- "$RESULTS"/floor-"$set"-*.tsv \
+        >>"$RESULTS/floor.md"
+}
+
+FLOOR_RUNS="${BENCH_FLOOR_RUNS:-3}"
+: >"$RESULTS/floor.md"
+for set in "${SETS[@]}"; do
+    floor_set "$set"
+done
+rm -rf "$DATA/out/floor-scratch"
+
 # ------------------------------------------- cost per row, memory limits ----
 
 # One mosagg run under GNU time: wall, CPU, peak RSS, and the most bytes its spill
@@ -437,8 +485,8 @@ fi
 echo "loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RESULTS/machine.txt" >&2
 log "summary (also in $RESULTS/summary.md)"
 column -t -s '|' -o '|' "$RESULTS/summary.md" 2>/dev/null || cat "$RESULTS/summary.md"
-for extra in scaling stats; do
-    [[ -f "$RESULTS/$extra.md" ]] && { log "$extra (also in $RESULTS/$extra.md)"; cat "$RESULTS/$extra.md" >&2; }
+for extra in floor scaling stats; do
+    [[ -s "$RESULTS/$extra.md" ]] && { log "$extra (also in $RESULTS/$extra.md)"; cat "$RESULTS/$extra.md" >&2; }
 done
 
 if [[ $MISMATCH -ne 0 ]]; then

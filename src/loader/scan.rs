@@ -22,7 +22,7 @@ use crate::error::LoadError;
 use crate::json::parse_line;
 
 /// Bytes read from disk at a time; large enough that per-block overhead vanishes.
-const READ_CHUNK: usize = 4 << 20;
+pub(crate) const READ_CHUNK: usize = 4 << 20;
 /// Rows per record batch handed to DataFusion.
 const BATCH_ROWS: usize = 8192;
 
@@ -180,7 +180,8 @@ fn read_input(
     }
 }
 
-fn read_full(file: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+/// Fills `buf` as far as the file goes; fewer bytes only at its end.
+pub(crate) fn read_full(file: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match file.read(&mut buf[filled..]) {

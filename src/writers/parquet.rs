@@ -82,14 +82,14 @@ impl UnifiedParquetWriter {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use arrow::array::{ArrayRef, Float64Array, Int64Array, StringArray};
     use arrow::datatypes::DataType;
     use std::sync::Arc;
 
     /// `rows` unified rows with values that vary by row (so pages have something to encode).
-    fn rows(n: usize) -> RecordBatch {
+    pub(crate) fn rows(n: usize) -> RecordBatch {
         let columns = UNIFIED_SCHEMA
             .fields()
             .iter()
