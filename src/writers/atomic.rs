@@ -5,7 +5,7 @@
 //! later run can tell a temporary file left by a killed run (its PID is gone) from one
 //! being written now.
 
-use std::io::{BufWriter, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -14,22 +14,18 @@ use tempfile::NamedTempFile;
 use crate::error::{Error, Result};
 use crate::paths::shown;
 
+use super::sink::Sink;
+
 /// A file being written beside its target. Dropping it without `commit` deletes it.
 pub struct AtomicOutput {
     target: PathBuf,
-    writer: BufWriter<NamedTempFile>,
+    file: NamedTempFile,
+    /// The bytes on their way to `file` (page cache first, O_DIRECT for a large file).
+    sink: Sink,
     hasher: Sha256,
     bytes: u64,
-    /// How far the kernel was asked to start writing the file to disk.
-    written_back: u64,
     registered: Registered,
 }
-
-/// Every this many bytes, the kernel is asked to start writing what has reached the
-/// file to disk, in the background. The fsync before the rename (what makes the output
-/// survive a crash) then waits for the last stretch only, not for gigabytes of dirty
-/// pages at once: about 2 s at the end of a 10M-row run.
-const WRITEBACK_STEP: u64 = 32 << 20;
 
 /// A written, hashed temporary file waiting to be renamed into place.
 pub struct Staged {
@@ -132,10 +128,10 @@ impl AtomicOutput {
         }
         Ok(Self {
             target: target.to_path_buf(),
-            writer: BufWriter::with_capacity(1 << 20, file),
+            file,
+            sink: Sink::default(),
             hasher: Sha256::new(),
             bytes: 0,
-            written_back: 0,
             registered,
         })
     }
@@ -145,12 +141,12 @@ impl AtomicOutput {
     }
 
     /// Flushes and hashes; the file still sits under its temporary name.
-    pub fn finish(self) -> Result<Staged> {
+    pub fn finish(mut self) -> Result<Staged> {
         let target = self.target;
-        let file = self
-            .writer
-            .into_inner()
-            .map_err(|e| Error::io(format!("writing {}", shown(&target)), e.into_error()))?;
+        let file = self.file;
+        self.sink
+            .finish(file.as_file())
+            .map_err(|e| Error::io(format!("writing {}", shown(&target)), e))?;
         file.as_file()
             .sync_all()
             .map_err(|e| Error::io(format!("writing {}", shown(&target)), e))?;
@@ -164,45 +160,18 @@ impl AtomicOutput {
     }
 }
 
-impl AtomicOutput {
-    /// Starts writeback of what reached the file since the last call, once that is
-    /// `WRITEBACK_STEP` or more. Advisory: the fsync in `finish` reports any failure.
-    fn start_writeback(&mut self) {
-        let on_file = self.bytes - self.writer.buffer().len() as u64;
-        if on_file < self.written_back + WRITEBACK_STEP {
-            return;
-        }
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::fd::AsRawFd;
-            let fd = self.writer.get_ref().as_file().as_raw_fd();
-            let (from, len) = (self.written_back, on_file - self.written_back);
-            // SAFETY: a plain system call on a file descriptor this struct owns; it
-            // reads no memory of ours. SYNC_FILE_RANGE_WRITE only queues the range.
-            unsafe {
-                libc::sync_file_range(
-                    fd,
-                    from as libc::off64_t,
-                    len as libc::off64_t,
-                    libc::SYNC_FILE_RANGE_WRITE,
-                );
-            }
-        }
-        self.written_back = on_file;
-    }
-}
-
 impl Write for AtomicOutput {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.writer.write(buf)?;
+        let n = self.sink.write(self.file.as_file(), buf)?;
         self.hasher.update(&buf[..n]);
         self.bytes += n as u64;
-        self.start_writeback();
         Ok(n)
     }
 
+    /// Nothing to do: the bytes reach the file whole blocks at a time, and all of them
+    /// by `finish`; until the rename nobody reads the file.
     fn flush(&mut self) -> std::io::Result<()> {
-        self.writer.flush()
+        Ok(())
     }
 }
 
@@ -247,29 +216,67 @@ pub fn sync_folder(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::writers::sink::{Mode, WRITEBACK_STEP};
+
+    /// Writes `mib` MiB of a pattern through `out`; returns the pattern's digest.
+    fn fill(out: &mut AtomicOutput, mib: usize, each: impl Fn(&AtomicOutput)) -> String {
+        let chunk: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
+        let mut hasher = Sha256::new();
+        for _ in 0..mib {
+            out.write_all(&chunk).expect("write");
+            hasher.update(&chunk);
+            each(out);
+        }
+        crate::sha::hex(&hasher.finalize())
+    }
 
     #[test]
     fn writeback_follows_the_file_and_the_bytes_stay_whole() {
         let dir = tempfile::tempdir().expect("tempdir");
         let target = dir.path().join("big.jsonl");
         let mut out = AtomicOutput::create(&target).expect("create");
-        let chunk: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
-        let mut hasher = Sha256::new();
-        for _ in 0..40 {
-            out.write_all(&chunk).expect("write");
-            hasher.update(&chunk);
+        let digest = fill(&mut out, 40, |out| {
             // Only what reached the file is handed to writeback, never more.
-            assert!(out.written_back <= out.bytes - out.writer.buffer().len() as u64);
-        }
+            assert!(out.sink.written_back <= out.bytes - out.sink.pending() as u64);
+            assert_eq!(out.sink.on_file + out.sink.pending() as u64, out.bytes);
+        });
         assert!(
-            out.written_back >= WRITEBACK_STEP,
+            out.sink.written_back >= WRITEBACK_STEP,
             "writeback started after {WRITEBACK_STEP} bytes: {}",
-            out.written_back
+            out.sink.written_back
         );
         let staged = out.finish().expect("finish");
         assert_eq!(staged.bytes, 40 << 20);
-        assert_eq!(staged.sha256, crate::sha::hex(&hasher.finalize()));
+        assert_eq!(staged.sha256, digest);
         staged.commit().expect("commit");
         assert_eq!(std::fs::metadata(&target).expect("stat").len(), 40 << 20);
+    }
+
+    #[test]
+    fn a_large_file_goes_direct_and_its_bytes_and_tail_stay_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let target = dir.path().join("large.jsonl");
+        let mut out = AtomicOutput::create(&target).expect("create");
+        out.sink = Sink::direct_after(4 << 20);
+        let digest = fill(&mut out, 9, |_| {});
+        // Where the file system takes O_DIRECT (ext4, xfs, btrfs) the rest went
+        // direct; where it refuses, the sink stayed buffered. Either way, after the
+        // threshold it is no longer plain buffered.
+        assert_ne!(out.sink.mode(), Mode::Buffered);
+        // A tail that is no whole block, written after the direct part.
+        let tail = b"{\"last\": true}\n";
+        out.write_all(tail).expect("tail");
+        let staged = out.finish().expect("finish");
+        assert_eq!(staged.bytes, (9 << 20) + tail.len() as u64);
+        let recorded = staged.sha256.clone();
+        staged.commit().expect("commit");
+        let written = std::fs::read(&target).expect("read");
+        assert_eq!(written.len() as u64, (9 << 20) + tail.len() as u64);
+        assert!(written.ends_with(tail));
+        let mut head = Sha256::new();
+        head.update(&written[..9 << 20]);
+        assert_eq!(crate::sha::hex(&head.finalize()), digest);
+        // The digest the manifest records is of the bytes on disk.
+        assert_eq!(recorded, crate::sha::hex(&Sha256::digest(&written)));
     }
 }

@@ -7,5 +7,6 @@ pub mod manifest;
 pub mod output_set;
 pub mod parquet;
 pub mod rejects;
+pub mod sink;
 pub mod unified;
 pub mod unified_schema;
