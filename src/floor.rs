@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::json::parse::{Value, parse_line};
-use crate::loader::scan::{READ_CHUNK, for_each_line, read_full};
+use crate::loader::scan::{LineBlocks, for_each_line};
 use crate::paths::shown;
 use crate::shard_file::Storage;
 use crate::writers::atomic::AtomicOutput;
@@ -110,6 +110,21 @@ impl Keys {
     }
 }
 
+/// A file whose reads are timed into `spent`.
+struct TimedRead<'a> {
+    file: File,
+    spent: &'a mut Cpu,
+}
+
+impl std::io::Read for TimedRead<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let started = Cpu::now();
+        let n = self.file.read(buf);
+        self.spent.add_since(started);
+        n
+    }
+}
+
 fn scan_parts(inputs: &[PathBuf]) -> Result<Vec<Part>> {
     let (mut read, mut hash, mut parse) = (Cpu::default(), Cpu::default(), Cpu::default());
     let (mut bytes, mut rows) = (0u64, 0u64);
@@ -119,55 +134,36 @@ fn scan_parts(inputs: &[PathBuf]) -> Result<Vec<Part>> {
         input: UInt32Builder::new(),
         line: UInt64Builder::new(),
     };
-    let mut buf = vec![0u8; READ_CHUNK];
     for (idx, path) in inputs.iter().enumerate() {
         let io_err = |e| Error::io(format!("reading {}", shown(path)), e);
-        let mut file = File::open(path).map_err(io_err)?;
+        let file = File::open(path).map_err(io_err)?;
+        // Blocks of whole lines, as the scan cuts them; in order they are the whole file,
+        // so hashing them is hashing the file.
+        let mut blocks = LineBlocks::new(TimedRead {
+            file,
+            spent: &mut read,
+        });
         let mut hasher = Sha256::new();
-        // Bytes at the start of `buf` that belong to a line the last read cut.
-        let mut carry = 0usize;
-        let mut next_line = 1u64;
-        loop {
-            let started = Cpu::now();
-            let n = read_full(&mut file, &mut buf[carry..]).map_err(io_err)?;
-            read.add_since(started);
-            if next_line == 1 && carry == 0 && Storage::sniff(&buf[..n]) != Storage::Plain {
+        while let Some((first_line, block)) = blocks.next_block().map_err(io_err)? {
+            if first_line == 1 && Storage::sniff(&block) != Storage::Plain {
                 return Err(Error::Usage(format!(
                     "the floor probe reads plain JSONL only; {} is compressed",
                     shown(path)
                 )));
             }
             let started = Cpu::now();
-            hasher.update(&buf[carry..carry + n]);
+            hasher.update(&block);
             hash.add_since(started);
-            bytes += n as u64;
-            let filled = carry + n;
-            let at_eof = n == 0;
-            let cut = if at_eof {
-                filled
-            } else {
-                memchr::memrchr(b'\n', &buf[..filled]).map_or(0, |p| p + 1)
-            };
+            bytes += block.len() as u64;
             let started = Cpu::now();
-            let block = &buf[..cut];
-            for_each_line(block, next_line, |line_no, line| {
+            for_each_line(&block, first_line, |line_no, line| {
                 let row = parse_line(line)
                     .map_err(|e| Error::Usage(format!("{} line {line_no}: {e}", shown(path))))?;
                 keys.push(idx as u32, line_no, &row);
                 rows += 1;
                 Ok::<(), Error>(())
             })?;
-            next_line += memchr::memchr_iter(b'\n', block).count() as u64;
             parse.add_since(started);
-            if at_eof {
-                break;
-            }
-            buf.copy_within(cut..filled, 0);
-            carry = filled - cut;
-            if carry == buf.len() {
-                // A line longer than the buffer: make room for the rest of it.
-                buf.resize(buf.len() * 2, 0);
-            }
         }
         let started = Cpu::now();
         std::hint::black_box(hasher.finalize());

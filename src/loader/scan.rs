@@ -22,7 +22,7 @@ use crate::error::LoadError;
 use crate::json::parse_line;
 
 /// Bytes read from disk at a time; large enough that per-block overhead vanishes.
-pub(crate) const READ_CHUNK: usize = 4 << 20;
+const READ_CHUNK: usize = 4 << 20;
 /// Rows per record batch handed to DataFusion.
 const BATCH_ROWS: usize = 8192;
 
@@ -134,54 +134,88 @@ fn read_input(
         source,
     };
     // Plain, gzip or zstd: the text comes out decoded, the hash is of the stored bytes.
-    let mut file = ShardReader::open(&input.path).map_err(io_err)?;
+    let mut blocks = LineBlocks::new(ShardReader::open(&input.path).map_err(io_err)?);
     let mut stored = 0u64;
-    let mut carry: Vec<u8> = Vec::new();
-    let mut next_line = 1u64;
-    loop {
-        let mut buf = std::mem::take(&mut carry);
-        let start = buf.len();
-        buf.resize(start + READ_CHUNK, 0);
-        let n = read_full(&mut file, &mut buf[start..]).map_err(io_err)?;
-        buf.truncate(start + n);
-        let now = file.stored_bytes();
+    while let Some((first_line, data)) = blocks.next_block().map_err(io_err)? {
+        let now = blocks.reader().stored_bytes();
         progress.fetch_add(now - stored, Ordering::Relaxed);
         stored = now;
-        let at_eof = n == 0;
-        let cut = if at_eof {
-            buf.len()
-        } else {
-            match memchr::memrchr(b'\n', &buf) {
-                Some(p) => p + 1,
-                None => {
-                    carry = buf;
-                    continue;
-                }
-            }
+        let block = Block {
+            input_idx: input.index,
+            first_line,
+            data,
         };
-        carry = buf.split_off(cut);
-        if !buf.is_empty() {
-            let lines = memchr::memchr_iter(b'\n', &buf).count() as u64;
-            let block = Block {
-                input_idx: input.index,
-                first_line: next_line,
-                data: buf,
+        if tx.send(Ok(block)).is_err() {
+            return Ok(None);
+        }
+    }
+    let (sha256, total) = blocks.into_reader().finish().map_err(io_err)?;
+    progress.fetch_add(total - stored, Ordering::Relaxed);
+    Ok(Some((sha256, total)))
+}
+
+/// A reader's text cut into blocks of whole lines, `READ_CHUNK` bytes read at a time.
+/// In order, the blocks are every byte of the text.
+pub(crate) struct LineBlocks<R> {
+    reader: R,
+    /// The start of a line the last read cut.
+    carry: Vec<u8>,
+    next_line: u64,
+    done: bool,
+}
+
+impl<R: Read> LineBlocks<R> {
+    pub(crate) fn new(reader: R) -> Self {
+        Self {
+            reader,
+            carry: Vec::new(),
+            next_line: 1,
+            done: false,
+        }
+    }
+
+    /// The next block and the number of its first line; `None` after the last.
+    pub(crate) fn next_block(&mut self) -> std::io::Result<Option<(u64, Vec<u8>)>> {
+        while !self.done {
+            let mut buf = std::mem::take(&mut self.carry);
+            let start = buf.len();
+            buf.resize(start + READ_CHUNK, 0);
+            let n = read_full(&mut self.reader, &mut buf[start..])?;
+            buf.truncate(start + n);
+            self.done = n == 0;
+            let cut = if self.done {
+                buf.len()
+            } else {
+                match memchr::memrchr(b'\n', &buf) {
+                    Some(p) => p + 1,
+                    // No line ends in it yet: read on.
+                    None => {
+                        self.carry = buf;
+                        continue;
+                    }
+                }
             };
-            next_line += lines;
-            if tx.send(Ok(block)).is_err() {
-                return Ok(None);
+            self.carry = buf.split_off(cut);
+            if !buf.is_empty() {
+                let first_line = self.next_line;
+                self.next_line += memchr::memchr_iter(b'\n', &buf).count() as u64;
+                return Ok(Some((first_line, buf)));
             }
         }
-        if at_eof {
-            let (sha256, total) = file.finish().map_err(io_err)?;
-            progress.fetch_add(total - stored, Ordering::Relaxed);
-            return Ok(Some((sha256, total)));
-        }
+        Ok(None)
+    }
+
+    pub(crate) fn reader(&self) -> &R {
+        &self.reader
+    }
+
+    pub(crate) fn into_reader(self) -> R {
+        self.reader
     }
 }
 
-/// Fills `buf` as far as the file goes; fewer bytes only at its end.
-pub(crate) fn read_full(file: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+/// Fills `buf` as far as the reader goes; fewer bytes only at its end.
+fn read_full(file: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match file.read(&mut buf[filled..]) {

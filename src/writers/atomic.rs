@@ -23,7 +23,6 @@ pub struct AtomicOutput {
     /// The bytes on their way to `file` (page cache first, O_DIRECT for a large file).
     sink: Sink,
     hasher: Sha256,
-    bytes: u64,
     registered: Registered,
 }
 
@@ -131,7 +130,6 @@ impl AtomicOutput {
             file,
             sink: Sink::default(),
             hasher: Sha256::new(),
-            bytes: 0,
             registered,
         })
     }
@@ -152,7 +150,7 @@ impl AtomicOutput {
             .map_err(|e| Error::io(format!("writing {}", shown(&target)), e))?;
         Ok(Staged {
             sha256: crate::sha::hex(&self.hasher.finalize()),
-            bytes: self.bytes,
+            bytes: self.sink.bytes(),
             target,
             file,
             _registered: self.registered,
@@ -164,7 +162,6 @@ impl Write for AtomicOutput {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.sink.write(self.file.as_file(), buf)?;
         self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
         Ok(n)
     }
 
@@ -219,13 +216,14 @@ mod tests {
     use crate::writers::sink::{Mode, WRITEBACK_STEP};
 
     /// Writes `mib` MiB of a pattern through `out`; returns the pattern's digest.
-    fn fill(out: &mut AtomicOutput, mib: usize, each: impl Fn(&AtomicOutput)) -> String {
+    /// `each` gets the output and the bytes written so far.
+    fn fill(out: &mut AtomicOutput, mib: usize, each: impl Fn(&AtomicOutput, u64)) -> String {
         let chunk: Vec<u8> = (0..1u32 << 20).map(|i| (i % 251) as u8).collect();
         let mut hasher = Sha256::new();
-        for _ in 0..mib {
+        for i in 1..=mib {
             out.write_all(&chunk).expect("write");
             hasher.update(&chunk);
-            each(out);
+            each(out, (i as u64) << 20);
         }
         crate::sha::hex(&hasher.finalize())
     }
@@ -235,10 +233,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let target = dir.path().join("big.jsonl");
         let mut out = AtomicOutput::create(&target).expect("create");
-        let digest = fill(&mut out, 40, |out| {
+        let digest = fill(&mut out, 40, |out, written| {
             // Only what reached the file is handed to writeback, never more.
-            assert!(out.sink.written_back <= out.bytes - out.sink.pending() as u64);
-            assert_eq!(out.sink.on_file + out.sink.pending() as u64, out.bytes);
+            assert!(out.sink.written_back <= out.sink.on_file);
+            assert!(out.sink.on_file <= written);
+            assert_eq!(out.sink.bytes(), written);
         });
         assert!(
             out.sink.written_back >= WRITEBACK_STEP,
@@ -258,7 +257,7 @@ mod tests {
         let target = dir.path().join("large.jsonl");
         let mut out = AtomicOutput::create(&target).expect("create");
         out.sink = Sink::direct_after(4 << 20);
-        let digest = fill(&mut out, 9, |_| {});
+        let digest = fill(&mut out, 9, |_, _| {});
         // Where the file system takes O_DIRECT (ext4, xfs, btrfs) the rest went
         // direct; where it refuses, the sink stayed buffered. Either way, after the
         // threshold it is no longer plain buffered.

@@ -73,10 +73,9 @@ impl Sink {
         self.mode
     }
 
-    /// Bytes taken but not yet on the file.
-    #[cfg(test)]
-    pub fn pending(&self) -> usize {
-        self.filled
+    /// Every byte taken: on the file, or in the buffer on its way there.
+    pub fn bytes(&self) -> u64 {
+        self.on_file + self.filled as u64
     }
 
     /// Takes as much of `buf` as fits, writing the buffer out whenever it is full.

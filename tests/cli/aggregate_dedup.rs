@@ -1,6 +1,6 @@
 //! Deduplication (CONTRACT §5), the counters identity and the rejects ledger.
 
-use crate::common::{Scratch, row, with};
+use crate::common::{Scratch, read_jsonl, row, with};
 use serde_json::{Value, json};
 
 fn std_row(sha: &str, corpus: &str, std: Value, src: &str) -> Value {
@@ -16,14 +16,6 @@ fn kept_src(out: &crate::common::Outcome, sha: &str) -> String {
     let hits: Vec<&Value> = rows.iter().filter(|r| r["src_sha256"] == sha).collect();
     assert_eq!(hits.len(), 1, "exactly one row per key");
     hits[0]["src"].as_str().unwrap_or_default().to_owned()
-}
-
-/// The rejects ledger's records, in file order.
-fn read_ledger(path: &std::path::Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(path).expect("ledger");
-    text.lines()
-        .map(|l| serde_json::from_str(l).expect("ledger JSON"))
-        .collect()
 }
 
 /// Each ledger record's input line and reason.
@@ -188,7 +180,7 @@ fn contested_keys_are_told_apart_from_lone_ones_and_dropped_rows() {
     assert_eq!(out.counter("same_corpus_dups"), 2);
     assert_eq!(out.counter("dropped_bad_scale"), 2);
     assert_eq!(
-        reasons(&read_ledger(&ledger)),
+        reasons(&read_jsonl(&ledger)),
         [
             (2, "bad_scale"),
             (3, "cross_corpus_dup"),
@@ -219,7 +211,7 @@ fn rejects_ledger_explains_every_missing_row() {
     let out = s
         .aggregate(&[&a], &["--rejects", ledger.to_str().expect("utf8 path")])
         .ok();
-    let recs = read_ledger(&ledger);
+    let recs = read_jsonl(&ledger);
     assert_eq!(
         reasons(&recs),
         vec![

@@ -98,11 +98,7 @@ impl Outcome {
 
     /// The output rows, parsed.
     pub fn rows(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.out_path)
-            .expect("output")
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("output line is JSON"))
-            .collect()
+        read_jsonl(&self.out_path)
     }
 
     pub fn text(&self) -> String {
@@ -211,4 +207,13 @@ pub fn training_set(
         parquet: dir.join("set/unified.parquet"),
         jsonl,
     }
+}
+
+/// A JSON-lines file's records, in file order.
+pub fn read_jsonl(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect()
 }
