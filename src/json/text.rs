@@ -1,18 +1,21 @@
 //! Python's `str()` and `repr()` of parsed JSON values: the text the reference prints
 //! in its messages and writes for coerced fields, and that mosagg shows for floats.
 
+use std::borrow::Cow;
+
 use super::Value;
 use super::write::write_float;
 
-/// Python's `str()` of a scalar, or `None` for values that have no scalar text.
-pub fn py_text(v: &Value<'_>) -> Option<String> {
+/// Python's `str()` of a scalar, or `None` for values that have no scalar text. A
+/// string is lent, not copied: the scan reads several text fields of every row.
+pub fn py_text<'v>(v: &'v Value<'_>) -> Option<Cow<'v, str>> {
     match v {
-        Value::Null => Some("None".to_owned()),
-        Value::Bool(true) => Some("True".to_owned()),
-        Value::Bool(false) => Some("False".to_owned()),
+        Value::Null => Some(Cow::Borrowed("None")),
+        Value::Bool(true) => Some(Cow::Borrowed("True")),
+        Value::Bool(false) => Some(Cow::Borrowed("False")),
         Value::Int(t) => Some(normalise_int_text(t)),
-        Value::Float(f) => Some(py_float_str(*f)),
-        Value::Str(s) => Some(s.to_string()),
+        Value::Float(f) => Some(Cow::Owned(py_float_str(*f))),
+        Value::Str(s) => Some(Cow::Borrowed(s.as_ref())),
         Value::Array(_) | Value::Object(_) => None,
     }
 }
@@ -23,7 +26,7 @@ pub fn py_repr(v: &Value<'_>) -> String {
         Value::Str(s) => format!("'{}'", s.escape_debug()),
         Value::Array(_) => "[...]".to_owned(),
         Value::Object(_) => "{...}".to_owned(),
-        other => py_text(other).unwrap_or_default(),
+        other => py_text(other).map(Cow::into_owned).unwrap_or_default(),
     }
 }
 
@@ -41,11 +44,11 @@ pub fn py_float_str(f: f64) -> String {
 }
 
 /// Python re-prints `-0` as `0`; every other integer literal is already canonical.
-fn normalise_int_text(t: &str) -> String {
+fn normalise_int_text(t: &str) -> Cow<'_, str> {
     if t.trim_start_matches('-').bytes().all(|b| b == b'0') {
-        "0".to_owned()
+        Cow::Borrowed("0")
     } else {
-        t.to_owned()
+        Cow::Borrowed(t)
     }
 }
 

@@ -1,5 +1,6 @@
 //! One parsed shard line → one row of the `shards` table, validated and typed.
 
+use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
@@ -80,56 +81,103 @@ pub enum AppendError {
     Wide(#[from] WideError),
 }
 
+/// The fields of a row the loader reads, found in one pass over the row's members
+/// rather than one search per field: a shard row has about sixteen members and the
+/// loader reads fifteen of them. The parser has already resolved repeated keys (the
+/// last value wins, as in Python), so each key occurs once.
+#[derive(Default)]
+struct RowFields<'v, 'a> {
+    src: Option<&'v Value<'a>>,
+    src_sha256: Option<&'v Value<'a>>,
+    corpus: Option<&'v Value<'a>>,
+    corpus_source: Option<&'v Value<'a>>,
+    mos: Option<&'v Value<'a>>,
+    width: Option<&'v Value<'a>>,
+    height: Option<&'v Value<'a>>,
+    framerate: Option<&'v Value<'a>>,
+    duration_s: Option<&'v Value<'a>>,
+    pix_fmt: Option<&'v Value<'a>>,
+    encoder_upstream: Option<&'v Value<'a>>,
+    mos_std_dev: Option<&'v Value<'a>>,
+    n_ratings: Option<&'v Value<'a>>,
+    corpus_version: Option<&'v Value<'a>>,
+    ingested_at_utc: Option<&'v Value<'a>>,
+}
+
+impl<'v, 'a> RowFields<'v, 'a> {
+    /// Checks the hard rules (an object carrying every required key) and finds the fields.
+    fn of(row: &'v Value<'a>) -> Result<Self, RowError> {
+        let Value::Object(members) = row else {
+            return Err(RowError::NotAnObject(row.type_name()));
+        };
+        let mut f = Self::default();
+        for (key, value) in members {
+            let slot = match key.as_ref() {
+                "src" => &mut f.src,
+                "src_sha256" => &mut f.src_sha256,
+                "corpus" => &mut f.corpus,
+                "corpus_source" => &mut f.corpus_source,
+                "mos" => &mut f.mos,
+                "width" => &mut f.width,
+                "height" => &mut f.height,
+                "framerate" => &mut f.framerate,
+                "duration_s" => &mut f.duration_s,
+                "pix_fmt" => &mut f.pix_fmt,
+                "encoder_upstream" => &mut f.encoder_upstream,
+                "mos_std_dev" => &mut f.mos_std_dev,
+                "n_ratings" => &mut f.n_ratings,
+                "corpus_version" => &mut f.corpus_version,
+                "ingested_at_utc" => &mut f.ingested_at_utc,
+                _ => continue,
+            };
+            *slot = Some(value);
+        }
+        // In REQUIRED_KEYS order, which is sorted, as the reference prints them.
+        let present = [f.corpus, f.mos, f.src, f.src_sha256];
+        let missing: Vec<&'static str> = REQUIRED_KEYS
+            .iter()
+            .zip(present)
+            .filter(|(_, v)| v.is_none())
+            .map(|(k, _)| *k)
+            .collect();
+        if missing.is_empty() {
+            Ok(f)
+        } else {
+            Err(RowError::MissingKeys(missing))
+        }
+    }
+}
+
 /// The optional fields, read in the reference's order so the first failure named is the one it would hit.
-struct Optional {
+struct Optional<'v> {
     width: i64,
     height: i64,
     framerate: f64,
     duration_s: f64,
-    pix_fmt: String,
-    encoder_upstream: String,
+    pix_fmt: Cow<'v, str>,
+    encoder_upstream: Cow<'v, str>,
     mos_std_dev: f64,
     n_ratings: i64,
-    corpus_version: String,
-    ingested_at_utc: String,
+    corpus_version: Cow<'v, str>,
+    ingested_at_utc: Cow<'v, str>,
 }
 
-fn read_optional(row: &Value<'_>) -> Result<Optional, String> {
+fn read_optional<'v>(row: &RowFields<'v, '_>) -> Result<Optional<'v>, String> {
     fn at<T>(name: &str, r: Result<T, FieldError>) -> Result<T, String> {
         r.map_err(|e| format!("field '{name}': {e}"))
     }
     Ok(Optional {
-        width: at("width", int_field(row.get("width")))?,
-        height: at("height", int_field(row.get("height")))?,
-        framerate: at("framerate", float_field(row.get("framerate")))?,
-        duration_s: at("duration_s", float_field(row.get("duration_s")))?,
-        pix_fmt: at("pix_fmt", text_or_empty(row.get("pix_fmt")))?,
-        encoder_upstream: at(
-            "encoder_upstream",
-            text_or_empty(row.get("encoder_upstream")),
-        )?,
-        mos_std_dev: at("mos_std_dev", float_field(row.get("mos_std_dev")))?,
-        n_ratings: at("n_ratings", int_field(row.get("n_ratings")))?,
-        corpus_version: at("corpus_version", text_or_empty(row.get("corpus_version")))?,
-        ingested_at_utc: at("ingested_at_utc", text_or_empty(row.get("ingested_at_utc")))?,
+        width: at("width", int_field(row.width))?,
+        height: at("height", int_field(row.height))?,
+        framerate: at("framerate", float_field(row.framerate))?,
+        duration_s: at("duration_s", float_field(row.duration_s))?,
+        pix_fmt: at("pix_fmt", text_or_empty(row.pix_fmt))?,
+        encoder_upstream: at("encoder_upstream", text_or_empty(row.encoder_upstream))?,
+        mos_std_dev: at("mos_std_dev", float_field(row.mos_std_dev))?,
+        n_ratings: at("n_ratings", int_field(row.n_ratings))?,
+        corpus_version: at("corpus_version", text_or_empty(row.corpus_version))?,
+        ingested_at_utc: at("ingested_at_utc", text_or_empty(row.ingested_at_utc))?,
     })
-}
-
-/// Checks the hard rules: an object carrying every required key.
-pub fn validate(row: &Value<'_>) -> Result<(), RowError> {
-    let Value::Object(_) = row else {
-        return Err(RowError::NotAnObject(row.type_name()));
-    };
-    let missing: Vec<&'static str> = REQUIRED_KEYS
-        .iter()
-        .copied()
-        .filter(|k| row.get(k).is_none())
-        .collect();
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(RowError::MissingKeys(missing))
-    }
 }
 
 impl ShardBatchBuilder {
@@ -169,13 +217,13 @@ impl ShardBatchBuilder {
         line: u64,
         row: &Value<'_>,
     ) -> Result<(), AppendError> {
-        validate(row)?;
+        let row = RowFields::of(row)?;
 
-        let corpus_source = match row.get("corpus_source") {
+        let corpus_source = match row.corpus_source {
             Some(Value::Str(s)) if !s.is_empty() => Some(s.as_ref()),
             _ => None,
         };
-        let corpus = row.get("corpus").unwrap_or(&Value::Null);
+        let corpus = row.corpus.unwrap_or(&Value::Null);
         let mut bad_value = None;
         let row_corpus = match corpus {
             Value::Null => None,
@@ -186,27 +234,27 @@ impl ShardBatchBuilder {
                         "field 'corpus': expected text, found a {}",
                         other.type_name()
                     ));
-                    Some(py_repr(other))
+                    Some(Cow::Owned(py_repr(other)))
                 }
             },
         };
 
-        let src = text_raw(row.get("src"));
-        let sha = text_raw(row.get("src_sha256"));
-        let sha_is_key = matches!(row.get("src_sha256"), Some(Value::Str(s)) if !s.is_empty());
+        let src = text_raw(row.src);
+        let sha = text_raw(row.src_sha256);
+        let sha_is_key = matches!(row.src_sha256, Some(Value::Str(s)) if !s.is_empty());
         let (src, sha) = match (src, sha) {
             (Ok(a), Ok(b)) => (a, b),
             (Err(e), _) => {
                 bad_value.get_or_insert(format!("field 'src': {e}"));
-                (String::new(), String::new())
+                (Cow::Borrowed(""), Cow::Borrowed(""))
             }
             (_, Err(e)) => {
                 bad_value.get_or_insert(format!("field 'src_sha256': {e}"));
-                (String::new(), String::new())
+                (Cow::Borrowed(""), Cow::Borrowed(""))
             }
         };
 
-        let opt = match read_optional(row) {
+        let opt = match read_optional(&row) {
             Ok(o) => o,
             Err(why) => {
                 bad_value.get_or_insert(why);
@@ -215,20 +263,18 @@ impl ShardBatchBuilder {
                     height: 0,
                     framerate: 0.0,
                     duration_s: 0.0,
-                    pix_fmt: String::new(),
-                    encoder_upstream: String::new(),
+                    pix_fmt: Cow::Borrowed(""),
+                    encoder_upstream: Cow::Borrowed(""),
                     mos_std_dev: 0.0,
                     n_ratings: 0,
-                    corpus_version: String::new(),
-                    ingested_at_utc: String::new(),
+                    corpus_version: Cow::Borrowed(""),
+                    ingested_at_utc: Cow::Borrowed(""),
                 }
             }
         };
-        // Only rows without a content hash need `src` in the query, for their dedup key.
-        let src_if_no_key = (!sha_is_key).then(|| src.clone());
         // The wide part first: the only step that can fail leaves the batch untouched.
         let row_ref = self.wide.append(&WideRow {
-            src,
+            src: Cow::Borrowed(src.as_ref()),
             width: opt.width,
             height: opt.height,
             framerate: opt.framerate,
@@ -245,7 +291,7 @@ impl ShardBatchBuilder {
         self.row_ref.append_value(row_ref);
         self.row_corpus_source.append_option(corpus_source);
         self.row_corpus.append_option(row_corpus);
-        match mos_value(row.get("mos").unwrap_or(&Value::Null)) {
+        match mos_value(row.mos.unwrap_or(&Value::Null)) {
             Ok(v) => {
                 self.mos_native.append_value(v);
                 self.mos_problem.append_null();
@@ -258,7 +304,9 @@ impl ShardBatchBuilder {
         self.bad_value.append_option(bad_value);
         self.src_sha256.append_value(sha);
         self.sha_is_key.append_value(sha_is_key);
-        self.src_if_no_key.append_option(src_if_no_key);
+        // Only rows without a content hash need `src` in the query, for their dedup key.
+        self.src_if_no_key
+            .append_option((!sha_is_key).then_some(src));
         self.mos_std_dev.append_value(opt.mos_std_dev);
         Ok(())
     }
@@ -293,6 +341,11 @@ impl ShardBatchBuilder {
 mod tests {
     use super::*;
     use crate::json::parse_line;
+
+    /// The hard rules alone: an object carrying every required key.
+    fn validate(row: &Value<'_>) -> Result<(), RowError> {
+        RowFields::of(row).map(|_| ())
+    }
 
     #[test]
     fn missing_keys_are_listed_sorted() {

@@ -5,6 +5,8 @@
 //! booleans are never numbers and anything unreadable is an error the caller
 //! turns into a `bad_value` drop instead of a crash.
 
+use std::borrow::Cow;
+
 use crate::json::Value;
 use crate::json::text::{py_float_str, py_repr, py_text};
 
@@ -23,24 +25,24 @@ fn is_falsy(v: &Value<'_>) -> bool {
 }
 
 /// A text field read with `str(x or "")`: missing, null and other falsy scalars become "".
-pub fn text_or_empty(v: Option<&Value<'_>>) -> Result<String, FieldError> {
+pub fn text_or_empty<'v>(v: Option<&'v Value<'_>>) -> Result<Cow<'v, str>, FieldError> {
     match v {
-        None => Ok(String::new()),
-        Some(v) if is_falsy(v) => Ok(String::new()),
+        None => Ok(Cow::Borrowed("")),
+        Some(v) if is_falsy(v) => Ok(Cow::Borrowed("")),
         Some(v) => scalar_text(v),
     }
 }
 
 /// A text field passed through as-is (`src`, `src_sha256`, `corpus`): missing or null become "",
 /// every other scalar its text.
-pub fn text_raw(v: Option<&Value<'_>>) -> Result<String, FieldError> {
+pub fn text_raw<'v>(v: Option<&'v Value<'_>>) -> Result<Cow<'v, str>, FieldError> {
     match v {
-        None | Some(Value::Null) => Ok(String::new()),
+        None | Some(Value::Null) => Ok(Cow::Borrowed("")),
         Some(v) => scalar_text(v),
     }
 }
 
-fn scalar_text(v: &Value<'_>) -> Result<String, FieldError> {
+fn scalar_text<'v>(v: &'v Value<'_>) -> Result<Cow<'v, str>, FieldError> {
     py_text(v).ok_or_else(|| format!("expected text, found a {}", v.type_name()))
 }
 
@@ -123,9 +125,9 @@ fn strip_py(s: &str) -> &str {
 }
 
 /// Python allows single underscores between digits in numeric strings ("1_000").
-fn remove_digit_underscores(s: &str) -> Option<std::borrow::Cow<'_, str>> {
+fn remove_digit_underscores(s: &str) -> Option<Cow<'_, str>> {
     if !s.contains('_') {
-        return Some(std::borrow::Cow::Borrowed(s));
+        return Some(Cow::Borrowed(s));
     }
     let b = s.as_bytes();
     for (i, &c) in b.iter().enumerate() {
@@ -137,7 +139,7 @@ fn remove_digit_underscores(s: &str) -> Option<std::borrow::Cow<'_, str>> {
             }
         }
     }
-    Some(std::borrow::Cow::Owned(s.replace('_', "")))
+    Some(Cow::Owned(s.replace('_', "")))
 }
 
 /// Python `float(str)`: decimal or scientific, optional sign, `nan`/`inf`/`infinity` in any case.
@@ -223,8 +225,8 @@ mod tests {
 
     #[test]
     fn text_fields_follow_python_str() {
-        assert_eq!(text_or_empty(Some(&Value::Int("0"))), Ok(String::new()));
-        assert_eq!(text_or_empty(Some(&Value::Bool(false))), Ok(String::new()));
+        assert_eq!(text_or_empty(Some(&Value::Int("0"))), Ok("".into()));
+        assert_eq!(text_or_empty(Some(&Value::Bool(false))), Ok("".into()));
         assert_eq!(text_or_empty(Some(&Value::Bool(true))), Ok("True".into()));
         assert_eq!(text_or_empty(Some(&Value::Float(2.5))), Ok("2.5".into()));
         assert_eq!(
@@ -233,7 +235,7 @@ mod tests {
         );
         assert_eq!(text_raw(Some(&Value::Int("0"))), Ok("0".into()));
         assert_eq!(text_raw(Some(&Value::Int("-0"))), Ok("0".into()));
-        assert_eq!(text_raw(Some(&Value::Null)), Ok(String::new()));
+        assert_eq!(text_raw(Some(&Value::Null)), Ok("".into()));
         assert!(text_raw(Some(&Value::Array(vec![]))).is_err());
     }
 

@@ -12,6 +12,7 @@
 //! to an unnamed staging file otherwise (nothing to clean up, whatever ends the run);
 //! staged records are read back with positioned reads.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
@@ -28,19 +29,20 @@ const SEGMENT_BYTES: usize = 4 << 20;
 /// A staged record is read with one positioned read of this size when it fits.
 const READ_AHEAD: usize = 512;
 
-/// The descriptive fields of one row, as the scan read them.
+/// The descriptive fields of one row, as the scan read them. The text is lent by the
+/// parsed line where it can be: it is copied once, into the store.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct WideRow {
-    pub src: String,
+pub struct WideRow<'a> {
+    pub src: Cow<'a, str>,
     pub width: i64,
     pub height: i64,
     pub framerate: f64,
     pub duration_s: f64,
-    pub pix_fmt: String,
-    pub encoder_upstream: String,
+    pub pix_fmt: Cow<'a, str>,
+    pub encoder_upstream: Cow<'a, str>,
     pub n_ratings: i64,
-    pub corpus_version: String,
-    pub ingested_at_utc: String,
+    pub corpus_version: Cow<'a, str>,
+    pub ingested_at_utc: Cow<'a, str>,
 }
 
 /// Why the wide part of a row could not be stored or fetched.
@@ -305,7 +307,7 @@ impl WideWriter {
     }
 
     /// Stores one row; returns its reference.
-    pub fn append(&mut self, row: &WideRow) -> Result<u64, WideError> {
+    pub fn append(&mut self, row: &WideRow<'_>) -> Result<u64, WideError> {
         let len = encoded_len(row);
         if !self.keep {
             self.buf.clear();
@@ -339,7 +341,7 @@ impl WideWriter {
 // ingested_at_utc, each as u32 length and UTF-8 bytes.
 const FIXED: usize = 4 + 5 * 8;
 
-fn encoded_len(row: &WideRow) -> usize {
+fn encoded_len(row: &WideRow<'_>) -> usize {
     FIXED
         + 5 * 4
         + row.src.len()
@@ -349,7 +351,7 @@ fn encoded_len(row: &WideRow) -> usize {
         + row.ingested_at_utc.len()
 }
 
-fn encode(out: &mut Vec<u8>, row: &WideRow, len: usize) {
+fn encode(out: &mut Vec<u8>, row: &WideRow<'_>, len: usize) {
     out.extend_from_slice(&(len as u32).to_le_bytes());
     out.extend_from_slice(&row.width.to_le_bytes());
     out.extend_from_slice(&row.height.to_le_bytes());
@@ -467,9 +469,9 @@ mod tests {
     use arrow::array::{AsArray, Float64Array};
     use arrow::datatypes::{Float64Type, Int64Type};
 
-    fn row(i: i64) -> WideRow {
+    fn row(i: i64) -> WideRow<'static> {
         WideRow {
-            src: format!("clip-{i}.mp4"),
+            src: format!("clip-{i}.mp4").into(),
             width: 1920 + i,
             height: 1080,
             framerate: 29.97,
@@ -478,7 +480,7 @@ mod tests {
             encoder_upstream: "x264".into(),
             n_ratings: i,
             corpus_version: "v1 é".into(),
-            ingested_at_utc: String::new(),
+            ingested_at_utc: "".into(),
         }
     }
 

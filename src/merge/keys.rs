@@ -168,7 +168,7 @@ pub fn value_part(v: &Value<'_>) -> Result<String, &'static str> {
         Value::Null => Ok("none".into()),
         // Python's bool is an int: True == 1 == 1.0.
         Value::Bool(b) => number(u8::from(*b).to_string()),
-        Value::Int(_) => number(py_text(v).unwrap_or_default()),
+        Value::Int(_) => number(py_text(v).unwrap_or_default().into_owned()),
         Value::Float(f) if f.is_nan() => number("nan".into()),
         Value::Float(f) if f.is_infinite() => number(if *f > 0.0 { "inf" } else { "-inf" }.into()),
         Value::Float(f) if f.fract() == 0.0 => {
@@ -177,7 +177,7 @@ pub fn value_part(v: &Value<'_>) -> Result<String, &'static str> {
             number(if t == "-0" { "0".into() } else { t })
         }
         // Other floats equal no int; repr is unique per value and always has '.' or 'e'.
-        Value::Float(_) => number(py_text(v).unwrap_or_default()),
+        Value::Float(_) => number(py_text(v).unwrap_or_default().into_owned()),
         Value::Str(s) => Ok(format!("s:{s}")),
         Value::Array(_) | Value::Object(_) => Err(v.type_name()),
     }

@@ -322,6 +322,29 @@ fn fields_are_coerced_like_the_reference() {
 }
 
 #[test]
+fn a_repeated_key_takes_its_last_value_as_in_python() {
+    // json.loads keeps the last value of a repeated key; the loader reads every field
+    // in one pass over the members, so each field must see that value and no other.
+    let s = Scratch::new();
+    let shard = s.shard_text(
+        "in.jsonl",
+        "{\"src\": \"first.mp4\", \"src_sha256\": \"h\", \"mos\": 1, \"corpus\": \"konvid-1k\", \
+         \"pix_fmt\": \"yuv420p\", \"width\": \"bad\", \"mos\": 4, \"pix_fmt\": \"yuv444p\", \
+         \"src\": \"last.mp4\", \"width\": 1280, \"corpus\": \"lsvq\", \"n_ratings\": 3, \"n_ratings\": null}\n",
+    );
+    let out = s.aggregate(&[&shard], &[]).ok();
+    assert_eq!(out.counter("rows_out"), 1);
+    let r = &out.rows()[0];
+    assert_eq!(r["src"], "last.mp4");
+    assert_eq!(r["mos_native"], json!(4.0));
+    assert_eq!(r["mos"], json!(75.0));
+    assert_eq!(r["corpus"], "lsvq");
+    assert_eq!(r["pix_fmt"], "yuv444p");
+    assert_eq!(r["width"], 1280);
+    assert_eq!(r["n_ratings"], 0);
+}
+
+#[test]
 fn unreadable_optional_values_drop_the_row_as_bad_value() {
     let s = Scratch::new();
     let a = s.shard(
