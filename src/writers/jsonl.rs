@@ -12,7 +12,8 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use super::atomic::AtomicOutput;
 use super::unified_schema::UNIFIED_SCHEMA;
 use crate::error::{Error, Result};
-use crate::json::write::{write_float, write_int, write_str};
+use crate::json::float_memo::FloatMemo;
+use crate::json::write::{write_int, write_str};
 use crate::paths::shown;
 
 /// One key of the line: its position in the schema, type, and the text before its value.
@@ -26,6 +27,8 @@ struct Key {
 pub struct UnifiedJsonlWriter {
     out: AtomicOutput,
     keys: Vec<Key>,
+    /// One memo per float column, in the order the float keys come in `keys`.
+    floats: Vec<FloatMemo>,
     line: Vec<u8>,
     pub rows: u64,
 }
@@ -33,7 +36,8 @@ pub struct UnifiedJsonlWriter {
 /// One column of a batch, typed once per batch.
 enum Column<'a> {
     Text(&'a StringArray),
-    Float(&'a Float64Array),
+    /// The array, and its memo in `floats`.
+    Float(&'a Float64Array, usize),
     Int(&'a Int64Array),
 }
 
@@ -62,15 +66,22 @@ impl UnifiedJsonlWriter {
                 .name()
                 .cmp(schema.field(b.index).name())
         });
+        let floats = keys
+            .iter()
+            .filter(|k| k.kind == DataType::Float64)
+            .map(|_| FloatMemo::default())
+            .collect();
         Self {
             out,
             keys,
+            floats,
             line: Vec::with_capacity(1024),
             rows: 0,
         }
     }
 
     fn columns<'a>(&self, batch: &'a RecordBatch) -> Result<Vec<Column<'a>>> {
+        let mut floats = 0..;
         self.keys
             .iter()
             .map(|k| {
@@ -80,7 +91,10 @@ impl UnifiedJsonlWriter {
                     .ok_or_else(|| Error::Internal(format!("kept rows lack column {}", k.index)))?;
                 Ok(match k.kind {
                     DataType::Utf8 => Column::Text(col.as_string::<i32>()),
-                    DataType::Float64 => Column::Float(col.as_primitive::<Float64Type>()),
+                    DataType::Float64 => Column::Float(
+                        col.as_primitive::<Float64Type>(),
+                        floats.next().unwrap_or_default(),
+                    ),
                     DataType::Int64 => Column::Int(col.as_primitive::<Int64Type>()),
                     ref other => {
                         return Err(Error::Internal(format!(
@@ -105,8 +119,8 @@ impl UnifiedJsonlWriter {
                     Column::Text(a) => write_str(l, a.value(i)),
                     // Non-finite values arrive as null: the reference would write a
                     // bare NaN/Infinity, which is not JSON.
-                    Column::Float(a) if a.is_null(i) => l.extend_from_slice(b"null"),
-                    Column::Float(a) => write_float(l, a.value(i)),
+                    Column::Float(a, _) if a.is_null(i) => l.extend_from_slice(b"null"),
+                    Column::Float(a, memo) => self.floats[*memo].write(l, a.value(i)),
                     Column::Int(a) => write_int(l, a.value(i)),
                 }
             }
