@@ -14,9 +14,6 @@ use super::wide::{WideError, WideRow, WideWriter};
 use crate::json::Value;
 use crate::json::text::{py_repr, py_text};
 
-/// Keys a row must carry (present, even if null) or the whole run stops.
-pub const REQUIRED_KEYS: [&str; 4] = ["corpus", "mos", "src", "src_sha256"];
-
 /// The `shards` table: lineage, the fields any decision needs, and what could not be
 /// read. The descriptive fields of a row wait in the wide store (`row_ref` points there)
 /// until the kept rows are written: the query's sorts move only these narrow columns.
@@ -132,11 +129,16 @@ impl<'v, 'a> RowFields<'v, 'a> {
             };
             *slot = Some(value);
         }
-        // In REQUIRED_KEYS order, which is sorted, as the reference prints them.
-        let present = [f.corpus, f.mos, f.src, f.src_sha256];
-        let missing: Vec<&'static str> = REQUIRED_KEYS
+        // The keys a row must carry (present, even if null) or the whole run stops,
+        // sorted, as the reference prints the missing ones.
+        let required = [
+            ("corpus", f.corpus),
+            ("mos", f.mos),
+            ("src", f.src),
+            ("src_sha256", f.src_sha256),
+        ];
+        let missing: Vec<&'static str> = required
             .iter()
-            .zip(present)
             .filter(|(_, v)| v.is_none())
             .map(|(k, _)| *k)
             .collect();
