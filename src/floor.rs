@@ -76,6 +76,20 @@ pub struct Part {
     pub rows: u64,
 }
 
+impl Part {
+    /// A part timed in one thread's CPU seconds.
+    fn timed(name: &'static str, what: &'static str, cpu: Cpu, bytes: u64, rows: u64) -> Self {
+        Part {
+            name,
+            what,
+            seconds: (cpu.user + cpu.system).as_secs_f64(),
+            system_seconds: cpu.system.as_secs_f64(),
+            bytes,
+            rows,
+        }
+    }
+}
+
 /// Times every part for `inputs` (plain JSONL shards) and `unified` (the Parquet a run
 /// wrote from them); the outputs are written again, into temporary files in `scratch`,
 /// and deleted.
@@ -196,38 +210,28 @@ fn scan_parts(inputs: &[PathBuf]) -> Result<Vec<Part>> {
     std::hint::black_box(order);
 
     Ok(vec![
-        Part {
-            name: "read",
-            what: "read the inputs from the page cache",
-            seconds: (read.user + read.system).as_secs_f64(),
-            system_seconds: read.system.as_secs_f64(),
+        Part::timed(
+            "read",
+            "read the inputs from the page cache",
+            read,
             bytes,
             rows,
-        },
-        Part {
-            name: "sha256_in",
-            what: "SHA-256 of the inputs",
-            seconds: (hash.user + hash.system).as_secs_f64(),
-            system_seconds: hash.system.as_secs_f64(),
+        ),
+        Part::timed("sha256_in", "SHA-256 of the inputs", hash, bytes, rows),
+        Part::timed(
+            "parse",
+            "parse every line (mosagg's parser), narrow key into Arrow columns",
+            parse,
             bytes,
             rows,
-        },
-        Part {
-            name: "parse",
-            what: "parse every line (mosagg's parser), narrow key into Arrow columns",
-            seconds: (parse.user + parse.system).as_secs_f64(),
-            system_seconds: parse.system.as_secs_f64(),
-            bytes,
+        ),
+        Part::timed(
+            "sort",
+            "apart: one sort of every row's narrow key (arrow lexsort_to_indices)",
+            sort,
+            0,
             rows,
-        },
-        Part {
-            name: "sort",
-            what: "apart: one sort of every row's narrow key (arrow lexsort_to_indices)",
-            seconds: (sort.user + sort.system).as_secs_f64(),
-            system_seconds: sort.system.as_secs_f64(),
-            bytes: 0,
-            rows,
-        },
+        ),
     ])
 }
 
@@ -262,22 +266,20 @@ fn output_parts(unified: &Path, scratch: &Path) -> Result<Vec<Part>> {
     let pq_staged = pq.finish()?;
     let finished = started.elapsed();
     let parts = vec![
-        Part {
-            name: "jsonl_out",
-            what: "format, SHA-256 and write the JSONL (page cache)",
-            seconds: (jsonl_time.user + jsonl_time.system).as_secs_f64(),
-            system_seconds: jsonl_time.system.as_secs_f64(),
-            bytes: jsonl_staged.bytes,
+        Part::timed(
+            "jsonl_out",
+            "format, SHA-256 and write the JSONL (page cache)",
+            jsonl_time,
+            jsonl_staged.bytes,
             rows,
-        },
-        Part {
-            name: "parquet_out",
-            what: "encode, zstd, SHA-256 and write the Parquet",
-            seconds: (pq_time.user + pq_time.system).as_secs_f64(),
-            system_seconds: pq_time.system.as_secs_f64(),
-            bytes: pq_staged.bytes,
+        ),
+        Part::timed(
+            "parquet_out",
+            "encode, zstd, SHA-256 and write the Parquet",
+            pq_time,
+            pq_staged.bytes,
             rows,
-        },
+        ),
         Part {
             name: "fsync",
             what: "flush both files and wait for the disk (wall clock, not CPU)",
@@ -308,7 +310,7 @@ mod tests {
             .iter()
             .map(|p| samples.join(p))
             .collect();
-        assert!(!inputs.is_empty());
+        assert!(inputs.iter().all(|p| p.is_file()), "{inputs:?}");
         let dir = tempfile::tempdir().expect("tempdir");
         // A unified Parquet of a few rows, written by the real writer.
         let unified = dir.path().join("unified.parquet");

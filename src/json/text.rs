@@ -13,7 +13,7 @@ pub fn py_text<'v>(v: &'v Value<'_>) -> Option<Cow<'v, str>> {
         Value::Null => Some(Cow::Borrowed("None")),
         Value::Bool(true) => Some(Cow::Borrowed("True")),
         Value::Bool(false) => Some(Cow::Borrowed("False")),
-        Value::Int(t) => Some(normalise_int_text(t)),
+        Value::Int(t) => Some(Cow::Borrowed(normalise_int_text(t))),
         Value::Float(f) => Some(Cow::Owned(py_float_str(*f))),
         Value::Str(s) => Some(Cow::Borrowed(s.as_ref())),
         Value::Array(_) | Value::Object(_) => None,
@@ -44,11 +44,11 @@ pub fn py_float_str(f: f64) -> String {
 }
 
 /// Python re-prints `-0` as `0`; every other integer literal is already canonical.
-fn normalise_int_text(t: &str) -> Cow<'_, str> {
+fn normalise_int_text(t: &str) -> &str {
     if t.trim_start_matches('-').bytes().all(|b| b == b'0') {
-        Cow::Borrowed("0")
+        "0"
     } else {
-        Cow::Borrowed(t)
+        t
     }
 }
 

@@ -21,14 +21,14 @@ struct Key {
     index: usize,
     kind: DataType,
     prefix: Vec<u8>,
+    /// For a float column, the texts of its recent values (made at its first batch).
+    memo: Option<FloatMemo>,
 }
 
 /// Writes kept rows already conformed to the unified schema.
 pub struct UnifiedJsonlWriter {
     out: AtomicOutput,
     keys: Vec<Key>,
-    /// One memo per float column, in the order the float keys come in `keys`.
-    floats: Vec<FloatMemo>,
     line: Vec<u8>,
     pub rows: u64,
 }
@@ -36,8 +36,7 @@ pub struct UnifiedJsonlWriter {
 /// One column of a batch, typed once per batch.
 enum Column<'a> {
     Text(&'a StringArray),
-    /// The array, and its memo in `floats`.
-    Float(&'a Float64Array, usize),
+    Float(&'a Float64Array, &'a mut FloatMemo),
     Int(&'a Int64Array),
 }
 
@@ -56,6 +55,7 @@ impl UnifiedJsonlWriter {
                     index,
                     kind: f.data_type().clone(),
                     prefix,
+                    memo: None,
                 }
             })
             .collect();
@@ -66,61 +66,29 @@ impl UnifiedJsonlWriter {
                 .name()
                 .cmp(schema.field(b.index).name())
         });
-        let floats = keys
-            .iter()
-            .filter(|k| k.kind == DataType::Float64)
-            .map(|_| FloatMemo::default())
-            .collect();
         Self {
             out,
             keys,
-            floats,
             line: Vec::with_capacity(1024),
             rows: 0,
         }
     }
 
-    fn columns<'a>(&self, batch: &'a RecordBatch) -> Result<Vec<Column<'a>>> {
-        let mut floats = 0..;
-        self.keys
-            .iter()
-            .map(|k| {
-                let col = batch
-                    .columns()
-                    .get(k.index)
-                    .ok_or_else(|| Error::Internal(format!("kept rows lack column {}", k.index)))?;
-                Ok(match k.kind {
-                    DataType::Utf8 => Column::Text(col.as_string::<i32>()),
-                    DataType::Float64 => Column::Float(
-                        col.as_primitive::<Float64Type>(),
-                        floats.next().unwrap_or_default(),
-                    ),
-                    DataType::Int64 => Column::Int(col.as_primitive::<Int64Type>()),
-                    ref other => {
-                        return Err(Error::Internal(format!(
-                            "the unified schema has a {other} column the JSONL writer cannot write"
-                        )));
-                    }
-                })
-            })
-            .collect()
-    }
-
     /// Writes a batch already conformed to the unified schema.
     pub fn write_batch(&mut self, batch: &RecordBatch) -> Result<()> {
-        let columns = self.columns(batch)?;
+        let mut columns = columns(&mut self.keys, batch)?;
         for i in 0..batch.num_rows() {
             let l = &mut self.line;
             l.clear();
-            for (n, (key, col)) in self.keys.iter().zip(&columns).enumerate() {
+            for (n, (prefix, col)) in columns.iter_mut().enumerate() {
                 l.extend_from_slice(if n == 0 { b"{" } else { b", " });
-                l.extend_from_slice(&key.prefix);
+                l.extend_from_slice(prefix);
                 match col {
                     Column::Text(a) => write_str(l, a.value(i)),
                     // Non-finite values arrive as null: the reference would write a
                     // bare NaN/Infinity, which is not JSON.
                     Column::Float(a, _) if a.is_null(i) => l.extend_from_slice(b"null"),
-                    Column::Float(a, memo) => self.floats[*memo].write(l, a.value(i)),
+                    Column::Float(a, memo) => memo.write(l, a.value(i)),
                     Column::Int(a) => write_int(l, a.value(i)),
                 }
             }
@@ -136,4 +104,30 @@ impl UnifiedJsonlWriter {
     pub fn finish(self) -> Result<super::atomic::Staged> {
         self.out.finish()
     }
+}
+
+/// Each key's text and column in `batch`, typed once per batch.
+fn columns<'a>(keys: &'a mut [Key], batch: &'a RecordBatch) -> Result<Vec<(&'a [u8], Column<'a>)>> {
+    keys.iter_mut()
+        .map(|k| {
+            let col = batch
+                .columns()
+                .get(k.index)
+                .ok_or_else(|| Error::Internal(format!("kept rows lack column {}", k.index)))?;
+            let column = match k.kind {
+                DataType::Utf8 => Column::Text(col.as_string::<i32>()),
+                DataType::Float64 => Column::Float(
+                    col.as_primitive::<Float64Type>(),
+                    k.memo.get_or_insert_with(FloatMemo::default),
+                ),
+                DataType::Int64 => Column::Int(col.as_primitive::<Int64Type>()),
+                ref other => {
+                    return Err(Error::Internal(format!(
+                        "the unified schema has a {other} column the JSONL writer cannot write"
+                    )));
+                }
+            };
+            Ok((k.prefix.as_slice(), column))
+        })
+        .collect()
 }
