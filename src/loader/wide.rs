@@ -20,7 +20,9 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use arrow::array::{ArrayRef, Float64Builder, Int64Builder, StringBuilder, UInt64Array};
+use arrow::array::{
+    ArrayRef, BinaryBuilder, Float64Builder, Int64Builder, StringArray, UInt64Array,
+};
 use datafusion::execution::memory_pool::MemoryReservation;
 
 /// Bytes per segment: big enough that sealing is rare, small enough that the last,
@@ -52,6 +54,8 @@ pub enum WideError {
     Staging { dir: String, source: std::io::Error },
     #[error("internal: no stored row for reference {0:#x}")]
     Dangling(u64),
+    #[error("internal: a stored row's text is not UTF-8: {0}")]
+    NotText(arrow::error::ArrowError),
 }
 
 impl From<WideError> for crate::error::LoadError {
@@ -61,7 +65,7 @@ impl From<WideError> for crate::error::LoadError {
                 path: format!("staging file in {dir}"),
                 source,
             },
-            WideError::Dangling(_) => crate::error::LoadError::Io {
+            WideError::Dangling(_) | WideError::NotText(_) => crate::error::LoadError::Io {
                 path: "wide row store".into(),
                 source: std::io::Error::other(e.to_string()),
             },
@@ -236,7 +240,7 @@ impl WideStore {
                 _ => return Err(WideError::Dangling(r)),
             }
         }
-        Ok(out.finish())
+        out.finish()
     }
 }
 
@@ -382,13 +386,14 @@ impl<'a> Cursor<'a> {
         self.at += 8;
         b.try_into().ok()
     }
-    fn text(&mut self) -> Option<&'a str> {
+    /// A text's bytes: checked as UTF-8 once per gathered column (`text_column`), not
+    /// one by one, since a column's worth of short texts checks many times faster.
+    fn text(&mut self) -> Option<&'a [u8]> {
         let head = self.data.get(self.at..self.at + 4)?;
         let len = u32::from_le_bytes(head.try_into().ok()?) as usize;
         let s = self.data.get(self.at + 4..self.at + 4 + len)?;
         self.at += 4 + len;
-        // Written from a &str by `encode`; checked anyway, as it came back from disk.
-        std::str::from_utf8(s).ok()
+        Some(s)
     }
 }
 
@@ -397,22 +402,23 @@ pub struct WideColumns {
     pub columns: Vec<(&'static str, ArrayRef)>,
 }
 
+/// The texts are gathered as bytes and become text columns at `finish`.
 struct WideColumnsBuilder {
-    src: StringBuilder,
+    src: BinaryBuilder,
     width: Int64Builder,
     height: Int64Builder,
     framerate: Float64Builder,
     duration_s: Float64Builder,
-    pix_fmt: StringBuilder,
-    encoder_upstream: StringBuilder,
+    pix_fmt: BinaryBuilder,
+    encoder_upstream: BinaryBuilder,
     n_ratings: Int64Builder,
-    corpus_version: StringBuilder,
-    ingested_at_utc: StringBuilder,
+    corpus_version: BinaryBuilder,
+    ingested_at_utc: BinaryBuilder,
 }
 
 impl WideColumnsBuilder {
     fn with_capacity(n: usize) -> Self {
-        let s = |bytes| StringBuilder::with_capacity(n, n * bytes);
+        let s = |bytes| BinaryBuilder::with_capacity(n, n * bytes);
         Self {
             src: s(48),
             width: Int64Builder::with_capacity(n),
@@ -444,23 +450,30 @@ impl WideColumnsBuilder {
         Some(())
     }
 
-    fn finish(mut self) -> WideColumns {
+    fn finish(mut self) -> Result<WideColumns, WideError> {
         use std::sync::Arc as A;
-        WideColumns {
+        Ok(WideColumns {
             columns: vec![
-                ("src", A::new(self.src.finish()) as ArrayRef),
+                ("src", text_column(&mut self.src)?),
                 ("width", A::new(self.width.finish())),
                 ("height", A::new(self.height.finish())),
                 ("framerate", A::new(self.framerate.finish())),
                 ("duration_s", A::new(self.duration_s.finish())),
-                ("pix_fmt", A::new(self.pix_fmt.finish())),
-                ("encoder_upstream", A::new(self.encoder_upstream.finish())),
+                ("pix_fmt", text_column(&mut self.pix_fmt)?),
+                ("encoder_upstream", text_column(&mut self.encoder_upstream)?),
                 ("n_ratings", A::new(self.n_ratings.finish())),
-                ("corpus_version", A::new(self.corpus_version.finish())),
-                ("ingested_at_utc", A::new(self.ingested_at_utc.finish())),
+                ("corpus_version", text_column(&mut self.corpus_version)?),
+                ("ingested_at_utc", text_column(&mut self.ingested_at_utc)?),
             ],
-        }
+        })
     }
+}
+
+/// Gathered bytes as a text column. They were written from `&str` by `encode`, and are
+/// checked all the same, since the staged ones came back from disk.
+fn text_column(bytes: &mut BinaryBuilder) -> Result<ArrayRef, WideError> {
+    let text = StringArray::try_from_binary(bytes.finish()).map_err(WideError::NotText)?;
+    Ok(std::sync::Arc::new(text))
 }
 
 #[cfg(test)]
@@ -529,6 +542,18 @@ mod tests {
         let (store, _) = round_trip(0);
         assert!(store.staged_bytes() > 0);
         assert_eq!(store.memory_bytes(), 0);
+    }
+
+    #[test]
+    fn gathered_bytes_that_are_not_text_are_an_error() {
+        let mut good = BinaryBuilder::new();
+        good.append_value("é".as_bytes());
+        assert_eq!(text_column(&mut good).expect("text").len(), 1);
+        let mut bad = BinaryBuilder::new();
+        bad.append_value(b"ok");
+        // Half of a two-byte character.
+        bad.append_value(&"é".as_bytes()[..1]);
+        assert!(matches!(text_column(&mut bad), Err(WideError::NotText(_))));
     }
 
     #[test]
