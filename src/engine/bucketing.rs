@@ -10,8 +10,8 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
-use arrow::compute::{concat_batches, take_record_batch};
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::compute::{concat_batches, interleave_record_batch};
 use arrow::datatypes::{Int32Type, SchemaRef};
 
 use datafusion::execution::disk_manager::DiskManager;
@@ -54,7 +54,8 @@ pub struct BucketPlan {
     pub worker_memory: usize,
     /// Memory all spools together may hold before they write to disk.
     pub spool_memory: usize,
-    /// Rows a bucket gathers before they are spooled as one batch.
+    /// Rows of each bucket's spooled batches, on average: the scan's rows wait until
+    /// this many per bucket have arrived (the 1/16 share above).
     pub spool_batch_rows: usize,
     /// Batch size of the ranked buckets: the final merge holds a few batches of each.
     pub run_batch_rows: usize,
@@ -85,10 +86,20 @@ impl BucketPlan {
 }
 
 /// Splits the scan's rows by their `bucket` column into one spool per bucket.
+///
+/// The scan's batches wait whole, and each bucket notes which of their rows are its
+/// own; once about a batch per bucket has arrived, every bucket gathers its rows into
+/// one compact batch and spools it. Each row is copied once on its way to its spool,
+/// where gathering each batch's rows per bucket and then joining a bucket's pieces
+/// copied it twice: the scan's narrow rows are the biggest data the run moves.
 pub struct Bucketer {
     spools: Vec<Spool>,
-    pending: Vec<Vec<RecordBatch>>,
-    pending_rows: Vec<usize>,
+    /// The scan's batches (without `bucket`) whose rows are not spooled yet.
+    waiting: Vec<RecordBatch>,
+    waiting_rows: usize,
+    /// Each bucket's waiting rows: (batch in `waiting`, row in it).
+    rows_of: Vec<Vec<(usize, usize)>>,
+    /// Rows that wait, across all buckets, before every bucket is spooled.
     flush_rows: usize,
     /// Every column but `bucket`, which the ranking does not need.
     keep: Vec<usize>,
@@ -98,13 +109,14 @@ pub struct Bucketer {
 
 impl Bucketer {
     /// `scanned` is the schema of the rows with their bucket; they are spooled without
-    /// it, in the run's spill folder (`disk`), within the shared `budget`.
+    /// it, in the run's spill folder (`disk`), within the shared `budget`, in batches
+    /// of about `batch_rows`.
     pub fn new(
         scanned: &SchemaRef,
         disk: Arc<DiskManager>,
         budget: Arc<SpoolBudget>,
         buckets: usize,
-        flush_rows: usize,
+        batch_rows: usize,
     ) -> Result<Self> {
         let bucket_column = scanned.index_of("bucket")?;
         let keep: Vec<usize> = (0..scanned.fields().len())
@@ -112,11 +124,13 @@ impl Bucketer {
             .collect();
         let schema = Arc::new(scanned.project(&keep)?);
         let maker = SpoolMaker::new(disk, Arc::clone(&schema), budget);
+        let buckets = buckets.max(1);
         Ok(Self {
-            spools: (0..buckets.max(1)).map(|_| maker.spool()).collect(),
-            pending: vec![Vec::new(); buckets.max(1)],
-            pending_rows: vec![0; buckets.max(1)],
-            flush_rows,
+            spools: (0..buckets).map(|_| maker.spool()).collect(),
+            waiting: Vec::new(),
+            waiting_rows: 0,
+            rows_of: vec![Vec::new(); buckets],
+            flush_rows: buckets * batch_rows.max(1),
             keep,
             bucket_column,
             schema,
@@ -129,75 +143,57 @@ impl Bucketer {
             return Ok(());
         }
         let n = self.spools.len();
-        let narrow = batch.project(&self.keep)?;
-        if n == 1 {
-            return self.add(0, narrow);
-        }
-        let bucket = batch
-            .column(self.bucket_column)
-            .as_primitive_opt::<Int32Type>();
-        let bucket =
-            bucket.ok_or_else(|| Error::Internal("key_bucket did not return Int32".into()))?;
-        // A null key (no corpus label) has no dedup partner: any bucket will do.
-        let of = |i: usize| {
-            if bucket.is_null(i) {
-                0
-            } else {
-                bucket.value(i) as usize % n
+        let at = self.waiting.len();
+        if n > 1 {
+            let bucket = batch
+                .column(self.bucket_column)
+                .as_primitive_opt::<Int32Type>();
+            let bucket =
+                bucket.ok_or_else(|| Error::Internal("key_bucket did not return Int32".into()))?;
+            for i in 0..rows {
+                // A null key (no corpus label) has no dedup partner: any bucket will do.
+                let k = if bucket.is_null(i) {
+                    0
+                } else {
+                    bucket.value(i) as usize % n
+                };
+                self.rows_of[k].push((at, i));
             }
-        };
-        // Counting sort of the row numbers by bucket, then one gather: each bucket's
-        // rows are then one contiguous slice.
-        let mut starts = vec![0usize; n + 1];
-        for i in 0..rows {
-            starts[of(i) + 1] += 1;
         }
-        for k in 0..n {
-            starts[k + 1] += starts[k];
-        }
-        let mut next = starts.clone();
-        let mut order = vec![0u32; rows];
-        for i in 0..rows {
-            let k = of(i);
-            order[next[k]] = i as u32;
-            next[k] += 1;
-        }
-        let grouped = take_record_batch(&narrow, &UInt32Array::from(order))?;
-        for k in 0..n {
-            let (start, end) = (starts[k], starts[k + 1]);
-            if end > start {
-                self.add(k, grouped.slice(start, end - start))?;
-            }
+        self.waiting.push(batch.project(&self.keep)?);
+        self.waiting_rows += rows;
+        if self.waiting_rows >= self.flush_rows {
+            self.flush()?;
         }
         Ok(())
     }
 
-    fn add(&mut self, k: usize, rows: RecordBatch) -> Result<()> {
-        self.pending_rows[k] += rows.num_rows();
-        self.pending[k].push(rows);
-        if self.pending_rows[k] >= self.flush_rows {
-            self.flush(k)?;
-        }
-        Ok(())
-    }
-
-    /// One compact batch of the bucket's waiting rows into its spool.
-    fn flush(&mut self, k: usize) -> Result<()> {
-        if self.pending[k].is_empty() {
+    /// One compact batch of each bucket's waiting rows into its spool.
+    fn flush(&mut self) -> Result<()> {
+        if self.waiting.is_empty() {
             return Ok(());
         }
-        let batch = concat_batches(&self.schema, &self.pending[k])?;
-        self.pending[k].clear();
-        self.pending_rows[k] = 0;
-        self.spools[k].push(batch)?;
+        if self.spools.len() == 1 {
+            // One bucket holds every row, in order.
+            let batch = concat_batches(&self.schema, &self.waiting)?;
+            self.spools[0].push(batch)?;
+        } else {
+            let waiting: Vec<&RecordBatch> = self.waiting.iter().collect();
+            for (spool, rows) in self.spools.iter_mut().zip(&mut self.rows_of) {
+                if !rows.is_empty() {
+                    spool.push(interleave_record_batch(&waiting, rows)?)?;
+                    rows.clear();
+                }
+            }
+        }
+        self.waiting.clear();
+        self.waiting_rows = 0;
         Ok(())
     }
 
     /// Every bucket's rows, spooled.
     pub fn finish(mut self) -> Result<Vec<Spooled>> {
-        for k in 0..self.spools.len() {
-            self.flush(k)?;
-        }
+        self.flush()?;
         self.spools
             .into_iter()
             .map(|s| s.finish().map_err(Error::from))
@@ -248,6 +244,47 @@ mod tests {
         }
         seen.sort_unstable();
         assert_eq!(seen, (0..20).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn one_bucket_holds_every_row_in_input_order() {
+        let scanned = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, false),
+            Field::new("bucket", DataType::Int32, true),
+        ]));
+        let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(1 << 30));
+        let disk = Arc::new(DiskManagerBuilder::default().build().expect("disk"));
+        let budget = SpoolBudget::new(&pool, 1 << 30);
+        let mut bucketer = Bucketer::new(&scanned, disk, budget, 1, 4).expect("bucketer");
+        for from in [0i64, 3, 6] {
+            let ids: Vec<i64> = (from..from + 3).collect();
+            let batch = RecordBatch::try_new(
+                Arc::clone(&scanned),
+                vec![
+                    Arc::new(Int64Array::from(ids)),
+                    Arc::new(Int32Array::from(vec![Some(5), None, Some(7)])),
+                ],
+            )
+            .expect("batch");
+            bucketer.push(&batch).expect("push");
+        }
+        let spooled = bucketer.finish().expect("finish");
+        assert_eq!(spooled.len(), 1);
+        let batches = spooled.into_iter().next().expect("bucket").collect().await;
+        let batches = batches.expect("collect");
+        // Six rows reached the batch size: one batch of six, then the last three.
+        let sizes: Vec<usize> = batches.iter().map(|b| b.num_rows()).collect();
+        assert_eq!(sizes, [6, 3]);
+        let ids: Vec<i64> = batches
+            .iter()
+            .flat_map(|b| {
+                b.column(0)
+                    .as_primitive::<arrow::datatypes::Int64Type>()
+                    .values()
+                    .to_vec()
+            })
+            .collect();
+        assert_eq!(ids, (0..9).collect::<Vec<_>>());
     }
 
     #[test]
