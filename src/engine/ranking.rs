@@ -38,6 +38,21 @@ const REJECT_COLUMNS: [&str; 9] = [
     "bad_value",
     "mos_std_dev",
 ];
+/// The columns of kept rows the final merge and the writers need: the output order
+/// (output_order.sql), where the descriptive fields are (`row_ref`), and the fields a
+/// unified row takes from the query. At 10M rows the runs are spooled to disk and read
+/// back; the lineage and the fate columns would add an eighth to those bytes.
+const RUN_COLUMNS: [&str; 9] = [
+    "corpus_source",
+    "src_sha256",
+    "dedup_key",
+    "row_ref",
+    "corpus",
+    "mos",
+    "mos_native",
+    "mos_native_scale",
+    "mos_std_dev",
+];
 /// The columns of kept rows that name a winner in the rejects ledger.
 const WINNER_COLUMNS: [&str; 5] = [
     "dedup_key",
@@ -169,10 +184,15 @@ async fn rank_one(
         Arc::new(MemTable::try_new(judged_schema, vec![judged])?),
     )?;
     let mut stream = ctx.sql(sql::FATES).await?.execute_stream().await?;
+    let run_schema = Arc::new(
+        stream
+            .schema()
+            .project(&indices_of(&stream.schema(), &RUN_COLUMNS)?)?,
+    );
     let maker = maker.get_or_insert_with(|| {
         SpoolMaker::new(
             Arc::clone(&ctx.runtime_env().disk_manager),
-            stream.schema(),
+            run_schema,
             Arc::clone(budget),
         )
     });
@@ -189,7 +209,7 @@ async fn rank_one(
         if explain_duplicates && kept.num_rows() > 0 {
             winners.push(winner_batch(&kept)?);
         }
-        run.push(kept)?;
+        run.push(project(&kept, &RUN_COLUMNS)?)?;
         let dropped = filter_record_batch(&batch, &not(&kept_mask)?)?;
         if dropped.num_rows() > 0 {
             rejects.push(project(&dropped, &REJECT_COLUMNS)?);
@@ -220,12 +240,14 @@ async fn rank_one(
 }
 
 fn project(batch: &RecordBatch, names: &[&str]) -> Result<RecordBatch> {
-    let schema = batch.schema();
-    let indices = names
+    Ok(batch.project(&indices_of(&batch.schema(), names)?)?)
+}
+
+fn indices_of(schema: &Schema, names: &[&str]) -> Result<Vec<usize>> {
+    Ok(names
         .iter()
         .map(|n| schema.index_of(n))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(batch.project(&indices)?)
+        .collect::<std::result::Result<Vec<_>, _>>()?)
 }
 
 /// The winners a bucket's rejects name: those whose key lost a duplicate in the
