@@ -205,14 +205,20 @@ async fn rank_one(
         let batch = batch?;
         let fate = cast(column(&batch, "fate")?, &DataType::Utf8)?;
         let kept_mask = arrow::compute::kernels::cmp::eq(&fate, &StringArray::new_scalar("kept"))?;
-        let kept = filter_record_batch(&batch, &kept_mask)?;
-        if explain_duplicates && kept.num_rows() > 0 {
-            winners.push(winner_batch(&kept)?);
+        // Each part picks its columns before its rows: only those are copied.
+        let kept = |names: &[&str]| -> Result<RecordBatch> {
+            Ok(filter_record_batch(&project(&batch, names)?, &kept_mask)?)
+        };
+        if explain_duplicates && kept_mask.true_count() > 0 {
+            winners.push(winner_batch(&kept(&WINNER_COLUMNS)?)?);
         }
-        run.push(project(&kept, &RUN_COLUMNS)?)?;
-        let dropped = filter_record_batch(&batch, &not(&kept_mask)?)?;
-        if dropped.num_rows() > 0 {
-            rejects.push(project(&dropped, &REJECT_COLUMNS)?);
+        run.push(kept(&RUN_COLUMNS)?)?;
+        let dropped_mask = not(&kept_mask)?;
+        if dropped_mask.true_count() > 0 {
+            rejects.push(filter_record_batch(
+                &project(&batch, &REJECT_COLUMNS)?,
+                &dropped_mask,
+            )?);
         }
         fates.push(fate_batch(&batch)?);
     }
