@@ -559,6 +559,31 @@ mod tests {
     }
 
     #[test]
+    fn a_staged_record_longer_than_one_read_comes_back_whole() {
+        let store = WideStore::new(0, std::env::temp_dir());
+        let mut w = WideWriter::new(Arc::clone(&store));
+        let long = |i: usize| format!("{}-{i}.mp4", "clip/".repeat(60 + i));
+        let refs: Vec<u64> = (0..3)
+            .map(|i| {
+                let row = WideRow {
+                    src: long(i).into(),
+                    ..row(i as i64)
+                };
+                w.append(&row).expect("append")
+            })
+            .collect();
+        w.finish().expect("finish");
+        assert!(long(0).len() > READ_AHEAD);
+        let cols = store.gather(&UInt64Array::from(refs)).expect("gather");
+        let src = &cols.columns[0].1;
+        let src = src.as_string::<i32>();
+        for i in 0..3 {
+            assert_eq!(src.value(i), long(i));
+        }
+        assert!(store.staged_bytes() > 0);
+    }
+
+    #[test]
     fn an_unknown_reference_is_an_error() {
         let store = WideStore::new(0, std::env::temp_dir());
         assert!(store.gather(&UInt64Array::from(vec![pack(7, 0)])).is_err());
