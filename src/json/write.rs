@@ -163,6 +163,13 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     while let Some(&c) = b.get(i) {
         if !NEEDS_ESCAPE[usize::from(c)] {
             i += 1;
+            // Most text needs no escape at all: pass over it eight bytes at a time.
+            while let Some(word) = b.get(i..i + 8).and_then(|w| <[u8; 8]>::try_from(w).ok()) {
+                if any_needs_escape(u64::from_le_bytes(word)) {
+                    break;
+                }
+                i += 8;
+            }
             continue;
         }
         out.extend_from_slice(&b[run_start..i]);
@@ -197,6 +204,21 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     }
     out.extend_from_slice(&b[run_start..]);
     out.push(b'"');
+}
+
+/// True when any of the eight bytes of `w` is one `NEEDS_ESCAPE` marks: below 0x20,
+/// `"`, `\\`, or 0x7f and above. Each test below ("Bit Twiddling Hacks": haszero,
+/// hasless, hasmore) is exact for the word as a whole, which is all this asks.
+fn any_needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let has_zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
+    let quote = has_zero_byte(w ^ (ONES * u64::from(b'"')));
+    let backslash = has_zero_byte(w ^ (ONES * u64::from(b'\\')));
+    // A byte above 0x7e: adding 1 sets the high bit of 0x7f; bytes from 0x80 have it.
+    let del_or_above = (w.wrapping_add(ONES) | w) & HIGHS;
+    below_space | quote | backslash | del_or_above != 0
 }
 
 /// Writes one UTF-16 code unit as `\uXXXX`.
@@ -345,6 +367,68 @@ mod tests {
         ];
         for &(value, expected) in cases {
             assert_eq!(render(|out| write_float(out, value)), expected, "{value:e}");
+        }
+    }
+
+    /// Python's `json.dumps(s)` (ensure_ascii), one character at a time.
+    fn python_dumps(s: &str) -> String {
+        let mut out = String::from("\"");
+        for ch in s.chars() {
+            match ch {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                ' '..='~' => out.push(ch),
+                _ => {
+                    let mut units = [0u16; 2];
+                    for u in ch.encode_utf16(&mut units) {
+                        out.push_str(&format!("\\u{u:04x}"));
+                    }
+                }
+            }
+        }
+        out.push('"');
+        out
+    }
+
+    #[test]
+    fn strings_escape_as_python_wherever_the_character_falls() {
+        // Every byte class the word-at-a-time pass tests, at every offset of texts
+        // longer and shorter than a word, alone and next to another.
+        let mut specials: Vec<char> = (0u8..0x20).map(char::from).collect();
+        specials.extend([
+            '"', '\\', '\u{7f}', '\u{80}', 'é', '€', '😀', ' ', '~', '!', '#', '[', ']', '}',
+        ]);
+        for len in 0..20 {
+            for at in 0..=len {
+                for &ch in &specials {
+                    let plain: String = "abcdefghijklmnopqrstuvwxyz".chars().take(len).collect();
+                    let mut s = plain.clone();
+                    s.insert(at, ch);
+                    assert_eq!(render(|out| write_str(out, &s)), python_dumps(&s), "{s:?}");
+                    s.push(ch);
+                    assert_eq!(render(|out| write_str(out, &s)), python_dumps(&s), "{s:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_word_test_flags_exactly_the_bytes_that_need_escaping() {
+        for byte in 0u8..=255 {
+            for at in 0..8 {
+                let mut word = *b"abcdefgh";
+                word[at] = byte;
+                assert_eq!(
+                    any_needs_escape(u64::from_le_bytes(word)),
+                    NEEDS_ESCAPE[usize::from(byte)],
+                    "byte {byte:#x} at {at}"
+                );
+            }
         }
     }
 
