@@ -4,6 +4,7 @@
 pub mod float_memo;
 pub mod parse;
 pub mod text;
+pub mod word;
 pub mod write;
 
 pub use parse::{Value, parse_line};

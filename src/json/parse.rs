@@ -404,18 +404,9 @@ fn hex4(b: &[u8], at: usize) -> Option<u32> {
 /// Offset of the first byte at or after `i` that ends a plain string run: `"`, `\` or a control
 /// character (or `b.len()`).
 fn find_special(b: &[u8], mut i: usize) -> usize {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    // Eight bytes per step: for each test the lowest flagged byte is exact (borrows only propagate
-    // upwards from a true hit), so the lowest flag across all three tests is the first special byte.
+    // Eight bytes per step; the lowest flag is the first special byte (see `word`).
     while let Some(chunk) = b.get(i..).and_then(|rest| rest.first_chunk::<8>()) {
-        let x = u64::from_le_bytes(*chunk);
-        let quote = x ^ (ONES * u64::from(b'"'));
-        let backslash = x ^ (ONES * u64::from(b'\\'));
-        let flags = ((quote.wrapping_sub(ONES) & !quote)
-            | (backslash.wrapping_sub(ONES) & !backslash)
-            | (x.wrapping_sub(ONES * 0x20) & !x))
-            & HIGHS;
+        let flags = super::word::string_stops(u64::from_le_bytes(*chunk));
         if flags != 0 {
             return i + (flags.trailing_zeros() / 8) as usize;
         }

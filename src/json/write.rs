@@ -206,19 +206,10 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// True when any of the eight bytes of `w` is one `NEEDS_ESCAPE` marks: below 0x20,
-/// `"`, `\\`, or 0x7f and above. Each test below ("Bit Twiddling Hacks": haszero,
-/// hasless, hasmore) is exact for the word as a whole, which is all this asks.
+/// True when any of the eight bytes of `w` is one `NEEDS_ESCAPE` marks: a quote, a
+/// backslash, a control character, or 0x7f and above.
 fn any_needs_escape(w: u64) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let has_zero_byte = |v: u64| v.wrapping_sub(ONES) & !v & HIGHS;
-    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGHS;
-    let quote = has_zero_byte(w ^ (ONES * u64::from(b'"')));
-    let backslash = has_zero_byte(w ^ (ONES * u64::from(b'\\')));
-    // A byte above 0x7e: adding 1 sets the high bit of 0x7f; bytes from 0x80 have it.
-    let del_or_above = (w.wrapping_add(ONES) | w) & HIGHS;
-    below_space | quote | backslash | del_or_above != 0
+    super::word::string_stops(w) | super::word::above(w, 0x7e) != 0
 }
 
 /// Writes one UTF-16 code unit as `\uXXXX`.

@@ -1,0 +1,63 @@
+//! Tests on eight bytes at once, for the parser's and the writer's scans over string text.
+//!
+//! Each function returns a word with the high bit of every byte for which its test holds
+//! ("Bit Twiddling Hacks": haszero, hasless, hasmore). A borrow or carry only ever passes
+//! upwards from a byte that passes the test, so the lowest flagged byte is always exact:
+//! "is there one" and "where is the first" are exact, for one test or for the `|` of several.
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+
+/// The bytes of `x` equal to `byte`.
+pub fn equal_to(x: u64, byte: u8) -> u64 {
+    let v = x ^ (ONES * u64::from(byte));
+    v.wrapping_sub(ONES) & !v & HIGHS
+}
+
+/// The bytes of `x` below `n` (at most 0x80).
+pub fn below(x: u64, n: u8) -> u64 {
+    debug_assert!(n <= 0x80);
+    x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS
+}
+
+/// The bytes of `x` above `n` (at most 0x7f).
+pub fn above(x: u64, n: u8) -> u64 {
+    debug_assert!(n <= 0x7f);
+    (x.wrapping_add(ONES * u64::from(0x7f - n)) | x) & HIGHS
+}
+
+/// The bytes that end a plain run of JSON string text: a quote, a backslash or a
+/// control character.
+pub fn string_stops(x: u64) -> u64 {
+    equal_to(x, b'"') | equal_to(x, b'\\') | below(x, 0x20)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_test_flags_exactly_its_bytes_at_every_position() {
+        for byte in 0u8..=255 {
+            for at in 0..8 {
+                let mut word = [b'a'; 8];
+                word[at] = byte;
+                let x = u64::from_le_bytes(word);
+                let flagged = |flags: u64| flags == 0x80u64 << (8 * at);
+                assert_eq!(flagged(equal_to(x, b'"')), byte == b'"', "{byte:#x}");
+                assert_eq!(flagged(below(x, 0x20)), byte < 0x20, "{byte:#x}");
+                assert_eq!(flagged(above(x, 0x7e)), byte > 0x7e, "{byte:#x}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_lowest_flag_is_the_first_byte_that_passes() {
+        // A borrow from the 0x00 and a carry from the 0xff may flag bytes above them.
+        let x = u64::from_le_bytes([b'a', 0x00, 0x01, b'a', 0xff, 0x00, b'"', 0x7f]);
+        assert_eq!(below(x, 0x20).trailing_zeros() / 8, 1);
+        assert_eq!(above(x, 0x7e).trailing_zeros() / 8, 4);
+        assert_eq!(equal_to(x, b'"').trailing_zeros() / 8, 6);
+        assert_eq!(string_stops(x).trailing_zeros() / 8, 1);
+    }
+}
