@@ -209,26 +209,39 @@ mod tests {
     use datafusion::execution::disk_manager::DiskManagerBuilder;
     use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryPool};
 
-    #[tokio::test]
-    async fn every_row_lands_in_its_bucket_once() {
-        let scanned = Arc::new(Schema::new(vec![
+    /// Scanned rows of an `id` and its `bucket`.
+    fn scanned() -> SchemaRef {
+        Arc::new(Schema::new(vec![
             Field::new("id", DataType::Int64, false),
             Field::new("bucket", DataType::Int32, true),
-        ]));
+        ]))
+    }
+
+    /// A bucketer of `scanned` rows with room for everything in memory.
+    fn bucketer(buckets: usize, batch_rows: usize) -> Bucketer {
         let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(1 << 30));
         let disk = Arc::new(DiskManagerBuilder::default().build().expect("disk"));
         let budget = SpoolBudget::new(&pool, 1 << 30);
-        let mut bucketer = Bucketer::new(&scanned, disk, budget, 3, 4).expect("bucketer");
+        Bucketer::new(&scanned(), disk, budget, buckets, batch_rows).expect("bucketer")
+    }
+
+    fn push(bucketer: &mut Bucketer, ids: Vec<i64>, buckets: Int32Array) {
+        let batch = RecordBatch::try_new(
+            scanned(),
+            vec![Arc::new(Int64Array::from(ids)), Arc::new(buckets)],
+        )
+        .expect("batch");
+        bucketer.push(&batch).expect("push");
+    }
+
+    #[tokio::test]
+    async fn every_row_lands_in_its_bucket_once() {
+        let mut bucketer = bucketer(3, 4);
         let bucket_of = |i: i64| (i % 5 != 4).then_some((i % 3) as i32);
         for from in [0i64, 10] {
             let ids: Vec<i64> = (from..from + 10).collect();
             let buckets: Int32Array = ids.iter().map(|&i| bucket_of(i)).collect();
-            let batch = RecordBatch::try_new(
-                Arc::clone(&scanned),
-                vec![Arc::new(Int64Array::from(ids)), Arc::new(buckets)],
-            )
-            .expect("batch");
-            bucketer.push(&batch).expect("push");
+            push(&mut bucketer, ids, buckets);
         }
         let mut seen = Vec::new();
         for (k, spooled) in bucketer.finish().expect("finish").into_iter().enumerate() {
@@ -248,25 +261,14 @@ mod tests {
 
     #[tokio::test]
     async fn one_bucket_holds_every_row_in_input_order() {
-        let scanned = Arc::new(Schema::new(vec![
-            Field::new("id", DataType::Int64, false),
-            Field::new("bucket", DataType::Int32, true),
-        ]));
-        let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(1 << 30));
-        let disk = Arc::new(DiskManagerBuilder::default().build().expect("disk"));
-        let budget = SpoolBudget::new(&pool, 1 << 30);
-        let mut bucketer = Bucketer::new(&scanned, disk, budget, 1, 4).expect("bucketer");
+        let mut bucketer = bucketer(1, 4);
         for from in [0i64, 3, 6] {
             let ids: Vec<i64> = (from..from + 3).collect();
-            let batch = RecordBatch::try_new(
-                Arc::clone(&scanned),
-                vec![
-                    Arc::new(Int64Array::from(ids)),
-                    Arc::new(Int32Array::from(vec![Some(5), None, Some(7)])),
-                ],
-            )
-            .expect("batch");
-            bucketer.push(&batch).expect("push");
+            push(
+                &mut bucketer,
+                ids,
+                Int32Array::from(vec![Some(5), None, Some(7)]),
+            );
         }
         let spooled = bucketer.finish().expect("finish");
         assert_eq!(spooled.len(), 1);
