@@ -1,8 +1,8 @@
 //! The aggregation pipeline: scan → `unified` view → buckets of keys → `fates` per
 //! bucket → merge in output order. The queries see narrow rows only (what decides a
 //! row's fate and its place in the output); the descriptive fields wait in the wide row
-//! store and are gathered for the kept rows as they leave the merge, in output order,
-//! on their way to the writers.
+//! store, grouped by bucket, and each bucket's ranking gathers them for its kept rows,
+//! which then travel to the merge and the writers whole.
 //! The fate of every row is kept (narrowly) so the counters and the rejects ledger are
 //! SQL over it afterwards.
 
@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, Float64Type, Schema, SchemaRef, UInt64Type};
+use arrow::datatypes::{DataType, Float64Type, SchemaRef, UInt64Type};
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryLimit};
 use datafusion::physical_plan::streaming::PartitionStream;
@@ -134,7 +134,7 @@ pub async fn run_observed(
         .set_max_spill_merge_fan_in(MAX_SPILL_MERGE_FAN_IN);
 
     let partitions = plan.partitions.max(1);
-    let wide = wide_store(ctx);
+    let wide = wide_store(ctx, &buckets, partitions);
     let watch = {
         let disk = Arc::clone(&ctx.runtime_env().disk_manager);
         let wide = Arc::clone(&wide);
@@ -166,26 +166,27 @@ pub async fn run_observed(
             bucketed,
             &buckets,
             Arc::clone(&spool_budget),
+            Arc::clone(&wide),
             plan.explain_duplicates,
         )
         .await?
     };
     log::debug!("buckets ranked at {:.3} s", started.elapsed().as_secs_f64());
+    log::debug!(
+        "wide row store: {} bytes in memory, {} bytes still staged on disk",
+        wide.memory_bytes(),
+        wide.staged_bytes()
+    );
+    // The runs carry their rows' descriptive fields now: the store's memory is free
+    // for the merge. (The spill watch keeps its own handle until it stops.)
+    drop(wide);
     if let Some(schema) = &ranked.run_schema {
-        merge_in_output_order(ctx, schema, ranked.runs, &mut |kept| {
-            sink(&with_wide_columns(kept, &wide)?)
-        })
-        .await?;
+        merge_in_output_order(ctx, schema, ranked.runs, &mut sink).await?;
     }
 
     log::debug!(
         "kept rows merged and handed to the writers at {:.3} s",
         started.elapsed().as_secs_f64()
-    );
-    log::debug!(
-        "wide row store: {} bytes in memory, {} bytes staged on disk",
-        wide.memory_bytes(),
-        wide.staged_bytes()
     );
     let spilled = watch.peak();
     if spilled > 0 {
@@ -195,7 +196,6 @@ pub async fn run_observed(
             indicatif::HumanBytes(spilled)
         );
     }
-    drop(wide);
 
     let fate_schema = ranked
         .fates
@@ -266,7 +266,7 @@ async fn merge_in_output_order(
     ctx: &SessionContext,
     schema: &SchemaRef,
     runs: Vec<Spooled>,
-    sink: &mut dyn FnMut(&RecordBatch) -> Result<()>,
+    sink: &mut impl FnMut(&RecordBatch) -> Result<()>,
 ) -> Result<()> {
     let partitions: Vec<Arc<dyn PartitionStream>> = runs
         .into_iter()
@@ -327,12 +327,13 @@ fn is_load_error(e: &datafusion::error::DataFusionError) -> bool {
     false
 }
 
-/// The wide row store, accounted in the session's memory pool and staging next to its spill files.
-fn wide_store(ctx: &SessionContext) -> Arc<WideStore> {
+/// The wide row store, accounted in the session's memory pool and staging next to its
+/// spill files, its records grouped by the bucket of their key.
+fn wide_store(ctx: &SessionContext, buckets: &BucketPlan, writers: usize) -> Arc<WideStore> {
     let runtime = ctx.runtime_env();
-    let budget = match runtime.memory_pool.memory_limit() {
-        MemoryLimit::Finite(n) => (n / WIDE_SHARE_OF_LIMIT) as u64,
-        MemoryLimit::Infinite | MemoryLimit::Unknown => u64::MAX,
+    let (budget, limit) = match runtime.memory_pool.memory_limit() {
+        MemoryLimit::Finite(n) => ((n / WIDE_SHARE_OF_LIMIT) as u64, n),
+        MemoryLimit::Infinite | MemoryLimit::Unknown => (u64::MAX, 1 << 30),
     };
     let dir = runtime
         .disk_manager
@@ -341,27 +342,21 @@ fn wide_store(ctx: &SessionContext) -> Arc<WideStore> {
         .next()
         .unwrap_or_else(std::env::temp_dir);
     let reservation = MemoryConsumer::new("WideRowStore").register(&runtime.memory_pool);
-    WideStore::in_pool(budget, dir, reservation)
+    // Every writer keeps a segment open per bucket (and one for rows without a hash
+    // key): together a small share of the limit, in segments of 16 KiB to 4 MiB.
+    let open_segments = (buckets.buckets + 1) * writers.max(1);
+    let segment_bytes =
+        (limit / OPEN_SEGMENTS_SHARE_OF_LIMIT / open_segments).clamp(16 << 10, 4 << 20);
+    WideStore::in_pool(budget, dir, reservation).grouped(
+        buckets.buckets,
+        super::key_bucket::bucket_of,
+        segment_bytes,
+    )
 }
 
-/// The kept rows of one query batch with their descriptive fields fetched from the store.
-fn with_wide_columns(kept: &RecordBatch, wide: &WideStore) -> Result<RecordBatch> {
-    let refs = cast(column(kept, "row_ref")?, &DataType::UInt64)?;
-    let gathered = wide
-        .gather(refs.as_primitive::<UInt64Type>())
-        .map_err(|e| Error::Load(e.into()))?;
-    let schema = kept.schema();
-    let mut fields: Vec<Arc<Field>> = schema.fields().iter().cloned().collect();
-    let mut columns: Vec<Arc<dyn Array>> = kept.columns().to_vec();
-    for (name, col) in gathered.columns {
-        fields.push(Arc::new(Field::new(name, col.data_type().clone(), false)));
-        columns.push(col);
-    }
-    Ok(RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns,
-    )?)
-}
+/// The share of the memory limit (one part in this many) the wide row store's open
+/// segments may take together.
+const OPEN_SEGMENTS_SHARE_OF_LIMIT: usize = 32;
 
 fn read_counters(batches: &[RecordBatch]) -> Result<Counters> {
     let row = one_row(batches, "counters")?;

@@ -24,6 +24,9 @@ use crate::error::{Error, Result};
 const NARROW_BYTES_PER_INPUT_BYTE: f64 = 0.6;
 /// A narrow row's size in memory, for sizing batches; measured at about 230 bytes.
 const NARROW_ROW_BYTES: usize = 256;
+/// A ranked row's size (the columns the writers need, descriptive fields included),
+/// for sizing the merge's batches; about 350 bytes on the adapters' shards.
+const RUN_ROW_BYTES: usize = 384;
 /// One bucket's rows are at most this part of its ranking worker's pool: ranking a
 /// bucket holds it about three times (the dedup-order sort, the bucket in that order,
 /// and the output sort, each filling while the one before still holds its rows), with
@@ -41,9 +44,10 @@ const MAX_BATCH_ROWS: usize = 8192;
 /// | share | what |
 /// |---|---|
 /// | 1/8 | the wide row store (`WIDE_SHARE_OF_LIMIT` in aggregate.rs) |
+/// | 1/32 | the wide row store's open segments, one per bucket and scan worker |
 /// | 1/4 | spools kept in memory rather than on disk |
 /// | 1/16 | rows waiting to be spooled, across all buckets |
-/// | 1/2 | the ranking workers, a fixed part each, while they run |
+/// | 1/2 | the ranking workers, a fixed part each, while they run (a bucket's rows, its sorts, and its descriptive fields read back from the staging file) |
 /// | 1/4 | the final merge, while it runs (the workers have finished) |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BucketPlan {
@@ -69,18 +73,18 @@ impl BucketPlan {
         let bucket_bytes =
             (worker_memory / BUCKET_SHARE_OF_WORKER).clamp(1 << 20, MAX_BUCKET_BYTES);
         let buckets = narrow.div_ceil(bucket_bytes).clamp(workers, MAX_BUCKETS);
-        let rows_within = |bytes: usize, copies: usize| {
-            (bytes / (buckets * copies * NARROW_ROW_BYTES)).clamp(MIN_BATCH_ROWS, MAX_BATCH_ROWS)
+        let rows_within = |bytes: usize, copies: usize, row_bytes: usize| {
+            (bytes / (buckets * copies * row_bytes)).clamp(MIN_BATCH_ROWS, MAX_BATCH_ROWS)
         };
         Self {
             buckets,
             workers,
             worker_memory,
             spool_memory: memory_limit / 4,
-            spool_batch_rows: rows_within(memory_limit / 16, 1),
+            spool_batch_rows: rows_within(memory_limit / 16, 1, NARROW_ROW_BYTES),
             // The merge holds each bucket's current batch, one read ahead, and their
             // sort keys.
-            run_batch_rows: rows_within(memory_limit / 4, 4),
+            run_batch_rows: rows_within(memory_limit / 4, 4, RUN_ROW_BYTES),
         }
     }
 }
@@ -301,7 +305,7 @@ mod tests {
         assert!(per_bucket <= (big.worker_memory / BUCKET_SHARE_OF_WORKER) as f64);
         // The merge's batches of every bucket, and the rows waiting to be spooled,
         // stay within their shares of the limit.
-        assert!(big.buckets * 4 * big.run_batch_rows * NARROW_ROW_BYTES <= (64 << 20));
+        assert!(big.buckets * 4 * big.run_batch_rows * RUN_ROW_BYTES <= (64 << 20));
         assert!(big.buckets * big.spool_batch_rows * NARROW_ROW_BYTES <= (16 << 20));
 
         // More cores: more, smaller buckets, each still within its worker's share.

@@ -42,9 +42,15 @@ fn buckets(a: &ArrayRef, count: u64) -> datafusion::error::Result<ArrayRef> {
     let keys = a.as_string::<i32>();
     let out: Int32Array = keys
         .iter()
-        .map(|k| k.map(|k| (hash(k.as_bytes()) % count) as i32))
+        .map(|k| k.map(|k| bucket_of(k.as_bytes(), count) as i32))
         .collect();
     Ok(Arc::new(out))
+}
+
+/// The bucket of one key among `count` (at least one): what `key_bucket` computes, for
+/// code that groups rows the same way outside the query (the wide row store).
+pub fn bucket_of(key: &[u8], count: u64) -> u64 {
+    hash(key) % count.max(1)
 }
 
 /// A fast, well-mixed 64-bit hash (word-at-a-time multiply-xorshift); not for security.
@@ -91,5 +97,16 @@ mod tests {
     fn null_keys_stay_null() {
         let arr: ArrayRef = Arc::new(StringArray::from(vec![None::<&str>]));
         assert!(buckets(&arr, 64).expect("buckets").is_null(0));
+    }
+
+    #[test]
+    fn the_function_outside_the_query_agrees_with_the_udf() {
+        let keys: Vec<String> = (0..500).map(|i| format!("{:064x}", i * 31)).collect();
+        let arr: ArrayRef = Arc::new(StringArray::from(keys.clone()));
+        let b = buckets(&arr, 60).expect("buckets");
+        let b = b.as_any().downcast_ref::<Int32Array>().expect("int32");
+        for (k, v) in keys.iter().zip(b.values()) {
+            assert_eq!(bucket_of(k.as_bytes(), 60), *v as u64);
+        }
     }
 }

@@ -4,18 +4,20 @@
 //! Each worker has its own session with a fixed part of the memory limit (a pool of
 //! its own), so one worker's sorts can never starve the other's: a bucket is sized to
 //! fit its worker's pool (bucketing.rs). Of each bucket's result, the kept rows are
-//! spooled in output order for the final merge; every row's fate, and the rows that
-//! were not kept, are kept narrowly for the counters and the rejects ledger.
+//! spooled in output order for the final merge, with their descriptive fields, which
+//! the worker gathers from the wide row store (the bucket's group of records, read
+//! whole); every row's fate, and the rows that were not kept, are kept narrowly for
+//! the counters and the rejects ledger.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use arrow::array::{Array, AsArray, BooleanArray, RecordBatch, StringArray};
 use arrow::compute::{cast, concat_batches, filter_record_batch, not};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
 use datafusion::catalog::streaming::StreamingTable;
 use datafusion::datasource::MemTable;
-use datafusion::execution::memory_pool::GreedyMemoryPool;
+use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryConsumer};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
@@ -25,6 +27,7 @@ use super::results::column;
 use super::spool::{SpoolBudget, SpoolMaker, Spooled, SpooledPartition};
 use super::sql;
 use crate::error::{Error, Result};
+use crate::loader::wide::{LoadedGroup, WideStore, wide_fields};
 
 /// The columns of `fates` kept for every row that is not written.
 const REJECT_COLUMNS: [&str; 9] = [
@@ -38,15 +41,15 @@ const REJECT_COLUMNS: [&str; 9] = [
     "bad_value",
     "mos_std_dev",
 ];
-/// The columns of kept rows the final merge and the writers need: the output order
-/// (output_order.sql), where the descriptive fields are (`row_ref`), and the fields a
-/// unified row takes from the query. At 10M rows the runs are spooled to disk and read
-/// back; the lineage and the fate columns would add an eighth to those bytes.
-const RUN_COLUMNS: [&str; 9] = [
+/// The columns of kept rows the final merge and the writers need from the query: the
+/// output order (output_order.sql) and the fields a unified row takes from the query;
+/// the descriptive fields follow them (`wide_fields`), gathered through `row_ref`. At
+/// 10M rows the runs are spooled to disk and read back; the lineage and the fate
+/// columns would add an eighth to those bytes.
+const RUN_COLUMNS: [&str; 8] = [
     "corpus_source",
     "src_sha256",
     "dedup_key",
-    "row_ref",
     "corpus",
     "mos",
     "mos_native",
@@ -88,18 +91,22 @@ impl Ranked {
     }
 }
 
-/// Ranks every bucket; `explain_duplicates` also keeps the winners' identity.
+/// Ranks every bucket (`buckets[b]` holds the rows of bucket `b`, whose records are
+/// group `b` of the `wide` store); `explain_duplicates` also keeps the winners'
+/// identity.
 pub async fn rank_buckets(
     main: &SessionContext,
     buckets: Vec<Spooled>,
     plan: &BucketPlan,
     spool_budget: Arc<SpoolBudget>,
+    wide: Arc<WideStore>,
     explain_duplicates: bool,
 ) -> Result<Ranked> {
     let queue = Arc::new(Mutex::new(
         buckets
             .into_iter()
-            .filter(|b| b.rows() > 0)
+            .enumerate()
+            .filter(|(_, b)| b.rows() > 0)
             .collect::<VecDeque<_>>(),
     ));
     let mut workers = tokio::task::JoinSet::new();
@@ -107,16 +114,21 @@ pub async fn rank_buckets(
         let ctx = worker_session(main, plan)?;
         let queue = Arc::clone(&queue);
         let budget = Arc::clone(&spool_budget);
+        let wide = Arc::clone(&wide);
         let run_batch_rows = plan.run_batch_rows;
         workers.spawn(async move {
             let mut out = Ranked::default();
             let mut maker: Option<SpoolMaker> = None;
             loop {
                 let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
-                let Some(bucket) = next else { break };
+                let Some((id, bucket)) = next else { break };
                 rank_one(
                     &ctx,
-                    bucket,
+                    Bucket {
+                        id,
+                        rows: bucket,
+                        wide: &wide,
+                    },
                     &budget,
                     &mut maker,
                     explain_duplicates,
@@ -156,9 +168,16 @@ fn worker_session(main: &SessionContext, plan: &BucketPlan) -> Result<SessionCon
     Ok(SessionContext::new_with_config_rt(config, runtime))
 }
 
+/// One bucket to rank: its number, its rows, and the store of its descriptive fields.
+struct Bucket<'a> {
+    id: usize,
+    rows: Spooled,
+    wide: &'a WideStore,
+}
+
 async fn rank_one(
     ctx: &SessionContext,
-    bucket: Spooled,
+    bucket: Bucket<'_>,
     budget: &Arc<SpoolBudget>,
     maker: &mut Option<SpoolMaker>,
     explain_duplicates: bool,
@@ -167,8 +186,9 @@ async fn rank_one(
 ) -> Result<()> {
     // The bucket's rows stream from their spool into the first sort, which holds them
     // in the worker's pool; a bucket is sized to a sixth of it (bucketing.rs).
-    let schema = Arc::clone(bucket.schema());
-    let rows = SpooledPartition::new(bucket);
+    let Bucket { id, rows, wide } = bucket;
+    let schema = Arc::clone(rows.schema());
+    let rows = SpooledPartition::new(rows);
     ctx.register_table(
         "bucket_rows",
         Arc::new(StreamingTable::try_new(schema, vec![Arc::new(rows)])?),
@@ -183,16 +203,20 @@ async fn rank_one(
         "judged",
         Arc::new(MemTable::try_new(judged_schema, vec![judged])?),
     )?;
+    // The bucket's staged records, read whole while the pool has room for them (each
+    // kept row is then gathered from memory, not read on its own).
+    let held = MemoryConsumer::new("WideGroup").register(&ctx.runtime_env().memory_pool);
+    let loaded = match held.try_grow(wide.staged_bytes_of(id) as usize) {
+        Ok(()) => Some(wide.load_group(id).map_err(|e| Error::Load(e.into()))?),
+        Err(_) => None,
+    };
+    held.resize(loaded.as_ref().map_or(0, LoadedGroup::bytes));
     let mut stream = ctx.sql(sql::FATES).await?.execute_stream().await?;
-    let run_schema = Arc::new(
-        stream
-            .schema()
-            .project(&indices_of(&stream.schema(), &RUN_COLUMNS)?)?,
-    );
+    let run_schema = run_schema(&stream.schema())?;
     let maker = maker.get_or_insert_with(|| {
         SpoolMaker::new(
             Arc::clone(&ctx.runtime_env().disk_manager),
-            run_schema,
+            Arc::clone(&run_schema),
             Arc::clone(budget),
         )
     });
@@ -212,7 +236,13 @@ async fn rank_one(
         if explain_duplicates && kept_mask.true_count() > 0 {
             winners.push(winner_batch(&kept(&WINNER_COLUMNS)?)?);
         }
-        run.push(kept(&RUN_COLUMNS)?)?;
+        let with_ref: Vec<&str> = RUN_COLUMNS.iter().copied().chain(["row_ref"]).collect();
+        run.push(with_wide_columns(
+            &kept(&with_ref)?,
+            wide,
+            loaded.as_ref(),
+            &run_schema,
+        )?)?;
         let dropped_mask = not(&kept_mask)?;
         if dropped_mask.true_count() > 0 {
             rejects.push(filter_record_batch(
@@ -243,6 +273,37 @@ async fn rank_one(
     // The next bucket registers its own rows under the same name.
     ctx.deregister_table("judged")?;
     Ok(())
+}
+
+/// The schema of a run: `RUN_COLUMNS` as the query made them, then the descriptive fields.
+fn run_schema(fates: &Schema) -> Result<SchemaRef> {
+    let query = fates.project(&indices_of(fates, &RUN_COLUMNS)?)?;
+    let fields: Vec<Field> = query
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .chain(wide_fields())
+        .collect();
+    Ok(Arc::new(Schema::new(fields)))
+}
+
+/// Kept rows (`RUN_COLUMNS` and `row_ref`) with their descriptive fields gathered, as `schema`.
+fn with_wide_columns(
+    kept: &RecordBatch,
+    wide: &WideStore,
+    loaded: Option<&LoadedGroup>,
+    schema: &SchemaRef,
+) -> Result<RecordBatch> {
+    let refs = cast(column(kept, "row_ref")?, &DataType::UInt64)?;
+    let gathered = wide
+        .gather_from(refs.as_primitive::<UInt64Type>(), loaded)
+        .map_err(|e| Error::Load(e.into()))?;
+    let columns: Vec<Arc<dyn Array>> = RUN_COLUMNS
+        .iter()
+        .map(|name| column(kept, name).map(Arc::clone))
+        .chain(gathered.columns.into_iter().map(|(_, c)| Ok(c)))
+        .collect::<Result<_>>()?;
+    Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
 }
 
 fn project(batch: &RecordBatch, names: &[&str]) -> Result<RecordBatch> {

@@ -275,18 +275,22 @@ impl ShardBatchBuilder {
             }
         };
         // The wide part first: the only step that can fail leaves the batch untouched.
-        let row_ref = self.wide.append(&WideRow {
-            src: Cow::Borrowed(src.as_ref()),
-            width: opt.width,
-            height: opt.height,
-            framerate: opt.framerate,
-            duration_s: opt.duration_s,
-            pix_fmt: opt.pix_fmt,
-            encoder_upstream: opt.encoder_upstream,
-            n_ratings: opt.n_ratings,
-            corpus_version: opt.corpus_version,
-            ingested_at_utc: opt.ingested_at_utc,
-        })?;
+        let row_ref = self.wide.append(
+            &WideRow {
+                src: Cow::Borrowed(src.as_ref()),
+                width: opt.width,
+                height: opt.height,
+                framerate: opt.framerate,
+                duration_s: opt.duration_s,
+                pix_fmt: opt.pix_fmt,
+                encoder_upstream: opt.encoder_upstream,
+                n_ratings: opt.n_ratings,
+                corpus_version: opt.corpus_version,
+                ingested_at_utc: opt.ingested_at_utc,
+            },
+            // The dedup key of a row with a content hash (unified.sql): its bucket.
+            sha_is_key.then_some(sha.as_bytes()),
+        )?;
         self.rows += 1;
         self.input_idx.append_value(input_idx);
         self.line.append_value(line);

@@ -7,10 +7,16 @@
 //! order, `gather` fetches the wide part of exactly those rows. The sorts then move a
 //! few narrow columns instead of every field of every row.
 //!
-//! Records go into segments of a few MiB, one writer per scan worker. A sealed segment
-//! stays in memory while the store's share of the memory limit allows, and is appended
-//! to an unnamed staging file otherwise (nothing to clean up, whatever ends the run);
-//! staged records are read back with positioned reads.
+//! Records go into segments, one writer per scan worker. A sealed segment stays in
+//! memory while the store's share of the memory limit allows, and is appended to an
+//! unnamed staging file otherwise (nothing to clean up, whatever ends the run).
+//!
+//! A store can be grouped the way the ranking splits the rows into buckets of keys: a
+//! writer then keeps one open segment per bucket, so a bucket's records sit together
+//! in a few segments. The ranking of a bucket reads its staged segments whole
+//! (`load_group`) and gathers its kept rows from memory, on its own core; it then lets
+//! the file forget those bytes. Records without a grouping key (and any not found in
+//! a loaded group) are read back one positioned read each.
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -25,8 +31,8 @@ use arrow::array::{
 };
 use datafusion::execution::memory_pool::MemoryReservation;
 
-/// Bytes per segment: big enough that sealing is rare, small enough that the last,
-/// partly filled segment of each worker costs little.
+/// Bytes per segment of an ungrouped store: big enough that sealing is rare, small
+/// enough that the last, partly filled segment of each worker costs little.
 const SEGMENT_BYTES: usize = 4 << 20;
 /// A staged record is read with one positioned read of this size when it fits. Records
 /// of the adapters' shards are about 130 bytes; every byte read is copied by the kernel,
@@ -82,18 +88,35 @@ enum Segment {
     Memory(Vec<u8>),
     Staged {
         offset: u64,
+        len: u64,
     },
 }
 
+/// A segment and the group of keys its records belong to.
+struct Slot {
+    group: u32,
+    segment: Segment,
+}
+
 struct Staging {
-    file: File,
+    file: Arc<File>,
     len: u64,
+}
+
+/// How a store groups its records: `groups` groups, the group of a key, and the size
+/// of each open segment.
+#[derive(Clone, Copy)]
+struct Grouping {
+    groups: u32,
+    group_of: fn(&[u8], u64) -> u64,
+    segment_bytes: usize,
 }
 
 /// Every worker's records, addressable by `row_ref`.
 pub struct WideStore {
-    segments: RwLock<Vec<Segment>>,
+    segments: RwLock<Vec<Slot>>,
     staging: Mutex<Option<Staging>>,
+    grouping: Grouping,
     staging_dir: PathBuf,
     /// Bytes the store may keep in memory before it stages segments to disk.
     budget: u64,
@@ -141,6 +164,11 @@ impl WideStore {
         Arc::new(Self {
             segments: RwLock::new(Vec::new()),
             staging: Mutex::new(None),
+            grouping: Grouping {
+                groups: 0,
+                group_of: |_, _| 0,
+                segment_bytes: SEGMENT_BYTES,
+            },
             staging_dir,
             budget,
             in_memory: AtomicU64::new(0),
@@ -149,7 +177,35 @@ impl WideStore {
         })
     }
 
-    /// Bytes written to the staging file so far.
+    /// The same store, its records grouped as `group_of(key, groups)` groups keys, in
+    /// open segments of `segment_bytes`. Only before any writer is made.
+    pub fn grouped(
+        mut self: Arc<Self>,
+        groups: usize,
+        group_of: fn(&[u8], u64) -> u64,
+        segment_bytes: usize,
+    ) -> Arc<Self> {
+        if let Some(store) = Arc::get_mut(&mut self) {
+            store.grouping = Grouping {
+                groups: u32::try_from(groups).unwrap_or(u32::MAX - 1),
+                group_of,
+                segment_bytes: segment_bytes.max(1),
+            };
+        }
+        self
+    }
+
+    /// The group of a record with this grouping key; the last group (`groups`) holds
+    /// the records without one.
+    fn group_of(&self, key: Option<&[u8]>) -> u32 {
+        let g = self.grouping;
+        match key {
+            Some(k) if g.groups > 0 => ((g.group_of)(k, u64::from(g.groups)) as u32).min(g.groups),
+            _ => g.groups,
+        }
+    }
+
+    /// Bytes written to the staging file so far, less those forgotten.
     pub fn staged_bytes(&self) -> u64 {
         self.staged.load(Ordering::Relaxed)
     }
@@ -159,9 +215,12 @@ impl WideStore {
         self.in_memory.load(Ordering::Relaxed)
     }
 
-    fn open_segment(&self) -> u32 {
+    fn open_segment(&self, group: u32) -> u32 {
         let mut segs = self.segments.write().unwrap_or_else(|e| e.into_inner());
-        segs.push(Segment::Open);
+        segs.push(Slot {
+            group,
+            segment: Segment::Open,
+        });
         u32::try_from(segs.len() - 1).unwrap_or(u32::MAX)
     }
 
@@ -185,11 +244,12 @@ impl WideStore {
         } else {
             Segment::Staged {
                 offset: self.stage(&data)?,
+                len,
             }
         };
         let mut segs = self.segments.write().unwrap_or_else(|e| e.into_inner());
         if let Some(slot) = segs.get_mut(id as usize) {
-            *slot = segment;
+            slot.segment = segment;
         }
         Ok(())
     }
@@ -203,47 +263,163 @@ impl WideStore {
         let mut guard = self.staging.lock().unwrap_or_else(|e| e.into_inner());
         if guard.is_none() {
             let file = tempfile::tempfile_in(&self.staging_dir).map_err(err)?;
-            *guard = Some(Staging { file, len: 0 });
+            *guard = Some(Staging {
+                file: Arc::new(file),
+                len: 0,
+            });
         }
         let Some(staging) = guard.as_mut() else {
             return Err(err(std::io::Error::other("no staging file")));
         };
         let offset = staging.len;
-        staging.file.write_all(data).map_err(err)?;
+        (&*staging.file).write_all(data).map_err(err)?;
         staging.len += data.len() as u64;
         self.staged.fetch_add(data.len() as u64, Ordering::Relaxed);
         Ok(offset)
     }
 
-    /// The wide columns of the referenced rows, in the order given.
-    pub fn gather(&self, refs: &UInt64Array) -> Result<WideColumns, WideError> {
+    /// The staging file, for reading (None before anything was staged).
+    fn staging_file(&self) -> Option<Arc<File>> {
+        let staging = self.staging.lock().unwrap_or_else(|e| e.into_inner());
+        staging.as_ref().map(|s| Arc::clone(&s.file))
+    }
+
+    fn staging_error(&self, source: std::io::Error) -> WideError {
+        WideError::Staging {
+            dir: self.staging_dir.display().to_string(),
+            source,
+        }
+    }
+
+    /// Staged bytes of one group: what `load_group` would hold in memory.
+    pub fn staged_bytes_of(&self, group: usize) -> u64 {
+        let segs = self.segments.read().unwrap_or_else(|e| e.into_inner());
+        segs.iter()
+            .filter(|s| s.group as usize == group)
+            .map(|s| match s.segment {
+                Segment::Staged { len, .. } => len,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// Reads every staged segment of `group` into memory, in file order, and lets the
+    /// staging file forget them (their disk space is freed where the file system can).
+    /// The records stay readable through the returned group only.
+    pub fn load_group(&self, group: usize) -> Result<LoadedGroup, WideError> {
+        let mut parts: Vec<(u32, u64, u64)> = {
+            let segs = self.segments.read().unwrap_or_else(|e| e.into_inner());
+            segs.iter()
+                .enumerate()
+                .filter(|(_, s)| s.group as usize == group)
+                .filter_map(|(id, s)| match s.segment {
+                    Segment::Staged { offset, len } => Some((id as u32, offset, len)),
+                    _ => None,
+                })
+                .collect()
+        };
+        let mut loaded = LoadedGroup::default();
+        let Some(file) = self.staging_file() else {
+            return Ok(loaded);
+        };
+        parts.sort_unstable_by_key(|&(_, offset, _)| offset);
+        let total: u64 = parts.iter().map(|p| p.2).sum();
+        loaded.data.reserve_exact(total as usize);
+        for &(id, offset, len) in &parts {
+            let start = loaded.data.len();
+            loaded.data.resize(start + len as usize, 0);
+            file.read_exact_at(&mut loaded.data[start..], offset)
+                .map_err(|e| self.staging_error(e))?;
+            loaded.starts.push((id, start));
+        }
+        loaded.starts.sort_unstable();
+        let forgotten: u64 = parts
+            .iter()
+            .filter(|&&(_, offset, len)| forget(&file, offset, len))
+            .map(|p| p.2)
+            .sum();
+        self.staged.fetch_sub(forgotten, Ordering::Relaxed);
+        Ok(loaded)
+    }
+
+    /// The wide columns of the referenced rows, in the order given; the records of a
+    /// loaded group come from memory.
+    pub fn gather_from(
+        &self,
+        refs: &UInt64Array,
+        loaded: Option<&LoadedGroup>,
+    ) -> Result<WideColumns, WideError> {
         let n = refs.len();
         let mut out = WideColumnsBuilder::with_capacity(n);
         let segs = self.segments.read().unwrap_or_else(|e| e.into_inner());
-        let staging = self.staging.lock().unwrap_or_else(|e| e.into_inner());
+        let file = self.staging_file();
         let mut scratch = Vec::new();
         for &r in refs.values().iter() {
             let (seg, offset) = unpack(r);
-            match segs.get(seg) {
-                Some(Segment::Memory(data)) => {
-                    let rec = record_at(data, offset).ok_or(WideError::Dangling(r))?;
-                    out.append(rec).ok_or(WideError::Dangling(r))?;
+            let rec = match segs.get(seg).map(|s| &s.segment) {
+                Some(Segment::Memory(data)) => record_at(data, offset),
+                Some(Segment::Staged { offset: base, .. }) => {
+                    match loaded.and_then(|l| l.record(seg as u32, offset)) {
+                        Some(rec) => Some(rec),
+                        None => {
+                            let file = file.as_ref().ok_or(WideError::Dangling(r))?;
+                            Some(
+                                read_staged(file, base + offset as u64, &mut scratch)
+                                    .map_err(|e| self.staging_error(e))?,
+                            )
+                        }
+                    }
                 }
-                Some(Segment::Staged { offset: base }) => {
-                    let file = &staging.as_ref().ok_or(WideError::Dangling(r))?.file;
-                    let rec = read_staged(file, base + offset as u64, &mut scratch).map_err(
-                        |source| WideError::Staging {
-                            dir: self.staging_dir.display().to_string(),
-                            source,
-                        },
-                    )?;
-                    out.append(rec).ok_or(WideError::Dangling(r))?;
-                }
-                _ => return Err(WideError::Dangling(r)),
-            }
+                _ => None,
+            };
+            out.append(rec.ok_or(WideError::Dangling(r))?)
+                .ok_or(WideError::Dangling(r))?;
         }
         out.finish()
     }
+}
+
+/// One group's staged records, read back whole.
+#[derive(Default)]
+pub struct LoadedGroup {
+    data: Vec<u8>,
+    /// Where each segment starts in `data`, by segment id.
+    starts: Vec<(u32, usize)>,
+}
+
+impl LoadedGroup {
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        self.data.len()
+    }
+
+    fn record(&self, segment: u32, offset: usize) -> Option<&[u8]> {
+        let i = self
+            .starts
+            .binary_search_by_key(&segment, |&(id, _)| id)
+            .ok()?;
+        record_at(&self.data, self.starts[i].1 + offset)
+    }
+}
+
+/// Frees a range of the staging file's disk space (a hole reads as zeros). False where
+/// the file system cannot: the bytes then stay on disk until the run ends.
+fn forget(file: &File, offset: u64, len: u64) -> bool {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (libc::off_t::try_from(offset), libc::off_t::try_from(len)) else {
+        return false;
+    };
+    // SAFETY: fallocate only reads its integer arguments; the descriptor is open for
+    // as long as `file` is borrowed.
+    let rc = unsafe {
+        libc::fallocate(
+            file.as_raw_fd(),
+            libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+            offset,
+            len,
+        )
+    };
+    rc == 0
 }
 
 /// One positioned read (two for a record longer than `READ_AHEAD`).
@@ -282,22 +458,21 @@ fn record_at(data: &[u8], offset: usize) -> Option<&[u8]> {
     data.get(offset..offset + len)
 }
 
-/// One scan worker's appender: fills a segment, seals it, starts the next.
+/// One scan worker's appender: fills a segment per group, seals it, starts the next.
 pub struct WideWriter {
     store: Arc<WideStore>,
-    segment: u32,
-    buf: Vec<u8>,
+    /// The open segment of each group (id and bytes), made on the group's first record.
+    open: Vec<Option<(u32, Vec<u8>)>>,
     /// False for a writer whose rows nobody will fetch (validation-only re-reads).
     keep: bool,
 }
 
 impl WideWriter {
     pub fn new(store: Arc<WideStore>) -> Self {
-        let segment = store.open_segment();
+        let groups = store.grouping.groups as usize + 1;
         Self {
             store,
-            segment,
-            buf: Vec::with_capacity(SEGMENT_BYTES),
+            open: (0..groups).map(|_| None).collect(),
             keep: true,
         }
     }
@@ -306,39 +481,48 @@ impl WideWriter {
     pub fn discarding() -> Self {
         Self {
             store: WideStore::new(0, std::env::temp_dir()),
-            segment: 0,
-            buf: Vec::new(),
+            open: Vec::new(),
             keep: false,
         }
     }
 
-    /// Stores one row; returns its reference.
-    pub fn append(&mut self, row: &WideRow<'_>) -> Result<u64, WideError> {
+    /// Stores one row, in the group of `key` (the row's dedup key, when it is its
+    /// content hash); returns its reference.
+    pub fn append(&mut self, row: &WideRow<'_>, key: Option<&[u8]>) -> Result<u64, WideError> {
+        if !self.keep {
+            return Ok(0);
+        }
         let len = encoded_len(row);
-        if !self.keep {
-            self.buf.clear();
-        } else if !self.buf.is_empty() && self.buf.len() + len > SEGMENT_BYTES {
-            self.seal()?;
+        let group = self.store.group_of(key);
+        let segment_bytes = self.store.grouping.segment_bytes;
+        let Some(slot) = self.open.get_mut(group as usize) else {
+            return Err(WideError::Dangling(u64::from(group)));
+        };
+        if let Some((id, buf)) = slot
+            && !buf.is_empty()
+            && buf.len() + len > segment_bytes
+        {
+            let full = std::mem::take(buf);
+            self.store.seal(*id, full)?;
+            *slot = None;
         }
-        let offset = u32::try_from(self.buf.len()).unwrap_or(u32::MAX);
-        encode(&mut self.buf, row, len);
-        Ok(pack(self.segment, offset))
+        let (id, buf) = slot.get_or_insert_with(|| {
+            (
+                self.store.open_segment(group),
+                Vec::with_capacity(segment_bytes.max(len)),
+            )
+        });
+        let offset = u32::try_from(buf.len()).unwrap_or(u32::MAX);
+        encode(buf, row, len);
+        Ok(pack(*id, offset))
     }
 
-    fn seal(&mut self) -> Result<(), WideError> {
-        let full = std::mem::replace(&mut self.buf, Vec::with_capacity(SEGMENT_BYTES));
-        self.store.seal(self.segment, full)?;
-        self.segment = self.store.open_segment();
+    /// Seals the open segments; every reference handed out is readable afterwards.
+    pub fn finish(self) -> Result<(), WideError> {
+        for (id, buf) in self.open.into_iter().flatten() {
+            self.store.seal(id, buf)?;
+        }
         Ok(())
-    }
-
-    /// Seals the last segment; every reference handed out is readable afterwards.
-    pub fn finish(mut self) -> Result<(), WideError> {
-        if !self.keep {
-            return Ok(());
-        }
-        let last = std::mem::take(&mut self.buf);
-        self.store.seal(self.segment, last)
     }
 }
 
@@ -397,6 +581,27 @@ impl<'a> Cursor<'a> {
         self.at += 4 + len;
         Some(s)
     }
+}
+
+/// The gathered columns' fields, in `WideColumns` order: named as in the unified
+/// schema, never null.
+pub fn wide_fields() -> Vec<arrow::datatypes::Field> {
+    use arrow::datatypes::{DataType::*, Field};
+    [
+        ("src", Utf8),
+        ("width", Int64),
+        ("height", Int64),
+        ("framerate", Float64),
+        ("duration_s", Float64),
+        ("pix_fmt", Utf8),
+        ("encoder_upstream", Utf8),
+        ("n_ratings", Int64),
+        ("corpus_version", Utf8),
+        ("ingested_at_utc", Utf8),
+    ]
+    .into_iter()
+    .map(|(name, t)| Field::new(name, t, false))
+    .collect()
 }
 
 /// The gathered wide columns, named as in the unified schema.
@@ -508,13 +713,15 @@ mod tests {
         let refs: Vec<u64> = (0..120_000)
             .map(|i| {
                 let w = if i % 2 == 0 { &mut a } else { &mut b };
-                w.append(&row(i)).expect("append")
+                w.append(&row(i), None).expect("append")
             })
             .collect();
         a.finish().expect("finish");
         b.finish().expect("finish");
         let rev: Vec<u64> = refs.iter().rev().copied().collect();
-        let cols = store.gather(&UInt64Array::from(rev)).expect("gather");
+        let cols = store
+            .gather_from(&UInt64Array::from(rev), None)
+            .expect("gather");
         let get = |name: &str| {
             cols.columns
                 .iter()
@@ -569,12 +776,14 @@ mod tests {
                     src: long(i).into(),
                     ..row(i as i64)
                 };
-                w.append(&row).expect("append")
+                w.append(&row, None).expect("append")
             })
             .collect();
         w.finish().expect("finish");
         assert!(long(0).len() > READ_AHEAD);
-        let cols = store.gather(&UInt64Array::from(refs)).expect("gather");
+        let cols = store
+            .gather_from(&UInt64Array::from(refs), None)
+            .expect("gather");
         let src = &cols.columns[0].1;
         let src = src.as_string::<i32>();
         for i in 0..3 {
@@ -583,9 +792,71 @@ mod tests {
         assert!(store.staged_bytes() > 0);
     }
 
+    /// The group of a test key: its first byte.
+    fn first_byte(key: &[u8], groups: u64) -> u64 {
+        u64::from(key[0]) % groups
+    }
+
+    #[test]
+    fn a_group_is_read_whole_and_then_only_from_memory() {
+        // Everything staged, in segments of about eight records.
+        let store = WideStore::new(0, std::env::temp_dir()).grouped(4, first_byte, 1 << 10);
+        let mut a = WideWriter::new(Arc::clone(&store));
+        let mut b = WideWriter::new(Arc::clone(&store));
+        let keys: Vec<Option<String>> = (0..4000)
+            .map(|i| (i % 5 != 0).then(|| format!("{}-{i}", i % 4)))
+            .collect();
+        let refs: Vec<u64> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let w = if i % 3 == 0 { &mut a } else { &mut b };
+                w.append(&row(i as i64), k.as_deref().map(str::as_bytes))
+                    .expect("append")
+            })
+            .collect();
+        a.finish().expect("finish");
+        b.finish().expect("finish");
+        let staged = store.staged_bytes();
+        assert_eq!(
+            staged,
+            (0..5).map(|g| store.staged_bytes_of(g)).sum::<u64>(),
+            "every staged byte is in one group; the last holds the rows without a key"
+        );
+
+        // Group '2' (byte 0x32 % 4 == 2): its rows, and the rows without a key.
+        let group = usize::from(b'2') % 4;
+        let ours: Vec<usize> = (0..keys.len())
+            .filter(|&i| keys[i].as_deref().is_some_and(|k| k.starts_with('2')))
+            .collect();
+        let keyless: Vec<usize> = (0..keys.len()).filter(|&i| keys[i].is_none()).collect();
+        let loaded = store.load_group(group).expect("load");
+        assert_eq!(loaded.bytes() as u64, store.staged_bytes_of(group));
+        // The file forgot the group's bytes.
+        assert_eq!(store.staged_bytes(), staged - loaded.bytes() as u64);
+
+        let pick = |rows: &[usize]| UInt64Array::from_iter_values(rows.iter().map(|&i| refs[i]));
+        for rows in [&ours, &keyless] {
+            let cols = store
+                .gather_from(&pick(rows), Some(&loaded))
+                .expect("gather");
+            let src = cols.columns[0].1.as_string::<i32>();
+            for (k, &i) in rows.iter().enumerate() {
+                assert_eq!(src.value(k), format!("clip-{i}.mp4"));
+            }
+        }
+        // Without the loaded group, its forgotten records are gone: an error, never
+        // a made-up row.
+        assert!(store.gather_from(&pick(&ours[..1]), None).is_err());
+    }
+
     #[test]
     fn an_unknown_reference_is_an_error() {
         let store = WideStore::new(0, std::env::temp_dir());
-        assert!(store.gather(&UInt64Array::from(vec![pack(7, 0)])).is_err());
+        assert!(
+            store
+                .gather_from(&UInt64Array::from(vec![pack(7, 0)]), None)
+                .is_err()
+        );
     }
 }
