@@ -262,6 +262,11 @@ mod tests {
         // direct; where it refuses, the sink stayed buffered. Either way, after the
         // threshold it is no longer plain buffered.
         assert_ne!(out.sink.mode(), Mode::Buffered);
+        // Direct writes wait for the disk: they run on a thread of their own.
+        assert_eq!(
+            out.sink.mode() == Mode::Direct,
+            out.sink.writes_in_background()
+        );
         // A tail that is no whole block, written after the direct part.
         let tail = b"{\"last\": true}\n";
         out.write_all(tail).expect("tail");
