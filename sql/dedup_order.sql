@@ -24,6 +24,7 @@ SELECT
           OR (LEAD(b.dedup_key) OVER dedup_order IS NOT DISTINCT FROM b.dedup_key)) AS contested
 FROM bucket_rows AS b
 WINDOW dedup_order AS (
-    ORDER BY b.drop_reason NULLS FIRST, b.dedup_key,
+    -- sort_prefix(k), k sorts as k does, faster (see src/engine/sort_prefix.rs).
+    ORDER BY b.drop_reason NULLS FIRST, sort_prefix(b.dedup_key), b.dedup_key,
              b.uncertainty ASC NULLS LAST, b.input_idx, b.line
 )

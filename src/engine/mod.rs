@@ -8,6 +8,7 @@ pub mod ranking;
 pub mod results;
 pub mod runtime;
 pub mod session;
+pub mod sort_prefix;
 pub mod spill;
 pub mod spool;
 pub mod tables;

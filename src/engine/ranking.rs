@@ -165,7 +165,9 @@ fn worker_session(main: &SessionContext, plan: &BucketPlan) -> Result<SessionCon
     // fates.sql orders the union of its two parts: one sort of the union, rather than a
     // sort of each part and a merge that copies every row once more (6 % less CPU).
     config.options_mut().optimizer.repartition_sorts = false;
-    Ok(SessionContext::new_with_config_rt(config, runtime))
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    ctx.register_udf(super::sort_prefix::udf());
+    Ok(ctx)
 }
 
 /// One bucket to rank: its number, its rows, and the store of its descriptive fields.
