@@ -344,8 +344,8 @@ fi
 # ---------------------------------------------------------------- floor ----
 
 # The floor of each set: read, SHA-256 and parse its inputs, then write its kept rows
-# (the mosagg run's Parquet, decoded untimed) as JSONL and Parquet again; each part in
-# CPU seconds of one thread, the median of BENCH_FLOOR_RUNS runs. floor.md sets the
+# (the mosagg run's Parquet, decoded untimed) as JSONL and Parquet again; each part
+# alone, in the probe's CPU seconds, the median of BENCH_FLOOR_RUNS runs. floor.md sets the
 # sum over the cores beside the measured wall times of this run.
 floor_set() { # set
     local set="$1" unified="$DATA/out/$1/mosagg/unified_corpus.parquet" i

@@ -5,7 +5,7 @@
 //!
 //! The parts: read the inputs, SHA-256 them (the manifest needs their digests), parse
 //! every line, then format, hash and write the JSONL and encode the zstd Parquet of the
-//! kept rows. Each is timed in CPU seconds of the one thread that runs it (a write
+//! kept rows. Each runs alone and is timed in the process's CPU seconds (a write
 //! throttled by the disk waits without counting); their sum over the cores is the
 //! shortest wall time the job could take if nothing else happened and the cores shared
 //! the work perfectly. One sort of every row's narrow key is timed too, apart: a
@@ -34,8 +34,10 @@ use crate::writers::jsonl::UnifiedJsonlWriter;
 use crate::writers::parquet::UnifiedParquetWriter;
 use crate::writers::unified_schema::conform;
 
-/// CPU time of the calling thread, in user space and in the kernel: what a part
-/// costs, whatever the disk or the other threads of the machine do meanwhile.
+/// CPU time of the process, in user space and in the kernel: what a part costs,
+/// whatever the disk or the other processes of the machine do meanwhile. The parts
+/// run one at a time; the process, not the calling thread, so the thread that writes
+/// an output's direct part (`writers::sink`) counts with its part.
 #[derive(Clone, Copy, Default)]
 struct Cpu {
     user: Duration,
@@ -46,8 +48,8 @@ impl Cpu {
     fn now() -> Self {
         // SAFETY: getrusage only writes the struct it is given; all-zero is a valid rusage.
         let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        // SAFETY: as above; RUSAGE_THREAD is the calling thread.
-        unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+        // SAFETY: as above; RUSAGE_SELF is every thread of this process.
+        unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
         let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
         Cpu {
             user: time(usage.ru_utime),
@@ -55,7 +57,7 @@ impl Cpu {
         }
     }
 
-    /// Adds what this thread spent since `since`.
+    /// Adds what the process spent since `since`.
     fn add_since(&mut self, since: Cpu) {
         let now = Cpu::now();
         self.user += now.user.saturating_sub(since.user);
@@ -77,7 +79,7 @@ pub struct Part {
 }
 
 impl Part {
-    /// A part timed in one thread's CPU seconds.
+    /// A part timed in the process's CPU seconds while it ran alone.
     fn timed(name: &'static str, what: &'static str, cpu: Cpu, bytes: u64, rows: u64) -> Self {
         Part {
             name,
