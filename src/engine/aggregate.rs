@@ -172,8 +172,10 @@ pub async fn run_observed(
         .await?
     };
     log::debug!("buckets ranked at {:.3} s", started.elapsed().as_secs_f64());
+    let (staged, read_by_bucket) = wide.staging_summary();
     log::debug!(
-        "wide row store: {} bytes in memory, {} bytes still staged on disk",
+        "wide row store: {} bytes in memory, {staged} bytes staged on disk, \
+         {read_by_bucket} of them read back a bucket at a time, {} still on disk",
         wide.memory_bytes(),
         wide.staged_bytes()
     );

@@ -239,12 +239,19 @@ async fn rank_one(
             winners.push(winner_batch(&kept(&WINNER_COLUMNS)?)?);
         }
         let with_ref: Vec<&str> = RUN_COLUMNS.iter().copied().chain(["row_ref"]).collect();
-        run.push(with_wide_columns(
-            &kept(&with_ref)?,
-            wide,
-            loaded.as_ref(),
-            &run_schema,
-        )?)?;
+        let kept_rows = kept(&with_ref)?;
+        // Gathered a merge batch at a time: a slice of a batch counts as all of it in
+        // the merge's memory account, so the descriptive fields are built in pieces of
+        // the size the merge reads.
+        for at in (0..kept_rows.num_rows()).step_by(run_batch_rows.max(1)) {
+            let rows = run_batch_rows.min(kept_rows.num_rows() - at);
+            run.push(with_wide_columns(
+                &kept_rows.slice(at, rows),
+                wide,
+                loaded.as_ref(),
+                &run_schema,
+            )?)?;
+        }
         let dropped_mask = not(&kept_mask)?;
         if dropped_mask.true_count() > 0 {
             rejects.push(filter_record_batch(

@@ -122,6 +122,9 @@ pub struct WideStore {
     budget: u64,
     in_memory: AtomicU64,
     staged: AtomicU64,
+    /// Bytes ever staged, and of them those read back a group at a time.
+    staged_total: AtomicU64,
+    read_by_group: AtomicU64,
     /// The query engine's account of the memory kept here, so its sorts leave room for it.
     reservation: Option<MemoryReservation>,
 }
@@ -173,6 +176,8 @@ impl WideStore {
             budget,
             in_memory: AtomicU64::new(0),
             staged: AtomicU64::new(0),
+            staged_total: AtomicU64::new(0),
+            read_by_group: AtomicU64::new(0),
             reservation,
         })
     }
@@ -211,6 +216,14 @@ impl WideStore {
     }
 
     /// Bytes of records held in memory.
+    /// (bytes ever staged, bytes of them read back a group at a time).
+    pub fn staging_summary(&self) -> (u64, u64) {
+        (
+            self.staged_total.load(Ordering::Relaxed),
+            self.read_by_group.load(Ordering::Relaxed),
+        )
+    }
+
     pub fn memory_bytes(&self) -> u64 {
         self.in_memory.load(Ordering::Relaxed)
     }
@@ -275,6 +288,8 @@ impl WideStore {
         (&*staging.file).write_all(data).map_err(err)?;
         staging.len += data.len() as u64;
         self.staged.fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.staged_total
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
         Ok(offset)
     }
 
@@ -346,6 +361,7 @@ impl WideStore {
             loaded.starts.push((id, start));
         }
         loaded.starts.sort_unstable();
+        self.read_by_group.fetch_add(total, Ordering::Relaxed);
         let forgotten: u64 = parts
             .iter()
             .filter(|&&(_, offset, len)| forget(&file, offset, len))

@@ -755,6 +755,58 @@ fn full_disks_are_named_and_leave_the_previous_set() {
     assert!(leftovers(s.dir.path()).is_empty());
 }
 
+/// The numbers of the DEBUG line about the wide row store: (staged, read back a
+/// bucket at a time).
+fn wide_staging(stderr: &str) -> (u64, u64) {
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("wide row store:"))
+        .unwrap_or_else(|| panic!("no wide row store line in\n{stderr}"));
+    let number_before = |what: &str| -> u64 {
+        let head = &line[..line.find(what).unwrap_or_else(|| panic!("{what}: {line}"))];
+        let word = head.split_whitespace().last().unwrap_or_default();
+        word.parse()
+            .unwrap_or_else(|_| panic!("no number before {what}: {line}"))
+    };
+    (
+        number_before(" bytes staged on disk"),
+        number_before(" of them read back a bucket at a time"),
+    )
+}
+
+#[test]
+fn descriptive_fields_staged_on_disk_come_back_by_bucket_unchanged() {
+    let s = Scratch::new();
+    let big_a = big_shard(&s, "in/big_a.jsonl", "konvid-1k", 60_000);
+    let big_b = big_shard(&s, "in/big_b.jsonl", "lsvq", 60_000);
+    for dir in ["roomy", "tight"] {
+        std::fs::create_dir_all(s.path(dir)).expect("mkdir");
+    }
+    let run = |dir: &str, limit: &str| {
+        let res = aggregate_cmd(&[&big_a, &big_b], &s.path(&format!("{dir}/u.jsonl")))
+            .args(["--memory-limit", limit, "--log-level", "DEBUG"])
+            .output()
+            .expect("run");
+        assert!(res.status.success(), "{}", stderr_of(&res));
+        wide_staging(&stderr_of(&res))
+    };
+    // At 1G every descriptive field stays in memory; at 32M the store keeps 4 MiB and
+    // stages the rest, and each bucket's ranking reads its own back whole (every row
+    // here has a content hash, so none is read on its own).
+    assert_eq!(run("roomy", "1G"), (0, 0));
+    let (staged, by_bucket) = run("tight", "32M");
+    assert!(staged > 0, "nothing was staged at 32M");
+    assert_eq!(by_bucket, staged);
+    for name in ["u.jsonl", "u.parquet"] {
+        assert_eq!(
+            std::fs::read(s.path(&format!("roomy/{name}"))).expect("read"),
+            std::fs::read(s.path(&format!("tight/{name}"))).expect("read"),
+            "{name} differs when the descriptive fields are staged"
+        );
+    }
+    assert!(leftovers(s.dir.path()).is_empty());
+}
+
 #[test]
 fn a_run_that_spills_says_how_much_and_writes_the_same_bytes() {
     let s = Scratch::new();
