@@ -107,8 +107,9 @@ pub struct Plan {
 /// follow `bytes_read()` / `rows_parsed()` (the progress bar does).
 ///
 /// Three steps: the scan splits the narrow rows into buckets of keys (bucketed.sql);
-/// each bucket is ranked on its own, on every core (fates.sql); the buckets' kept rows
-/// are merged in output order (output_order.sql) and their wide fields fetched.
+/// each bucket is ranked on its own, on every core (fates.sql), and its kept rows get
+/// their wide fields; the buckets' kept rows are merged in output order
+/// (output_order.sql).
 pub async fn run_observed(
     ctx: &SessionContext,
     inputs: Arc<Vec<InputFile>>,
