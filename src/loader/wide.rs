@@ -3,9 +3,9 @@
 //! No decision about a row needs its `src`, frame size, pixel format and the rest of the
 //! descriptive fields: those only travel to the output. So the scan stores them here, in
 //! a compact row format, and hands DataFusion a narrow row with a `row_ref` that points
-//! back. After the query has decided every row's fate and put the kept rows in output
-//! order, `gather` fetches the wide part of exactly those rows. The sorts then move a
-//! few narrow columns instead of every field of every row.
+//! back. Once the query has decided the fates of a bucket's rows and put its kept rows
+//! in output order, `gather_from` fetches the wide part of exactly those rows. The
+//! sorts then move a few narrow columns instead of every field of every row.
 //!
 //! Records go into segments, one writer per scan worker. A sealed segment stays in
 //! memory while the store's share of the memory limit allows, and is appended to an
