@@ -7,44 +7,22 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, Int32Array};
+use arrow::array::{Int32Array, StringArray};
 use arrow::datatypes::DataType;
-use datafusion::common::ScalarValue;
-use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
+use datafusion::logical_expr::ScalarUDF;
 
 /// The UDF to register on a session, spreading keys over `count` buckets (at least one).
 pub fn udf(count: usize) -> ScalarUDF {
     let count = count.max(1) as u64;
-    create_udf(
-        "key_bucket",
-        vec![DataType::Utf8],
-        DataType::Int32,
-        Volatility::Immutable,
-        Arc::new(move |args: &[ColumnarValue]| {
-            let Some(arg) = args.first() else {
-                return Err(datafusion::error::DataFusionError::Plan(
-                    "key_bucket takes one argument".into(),
-                ));
-            };
-            match arg {
-                ColumnarValue::Array(a) => Ok(ColumnarValue::Array(buckets(a, count)?)),
-                ColumnarValue::Scalar(s) => {
-                    let one = buckets(&s.to_array_of_size(1)?, count)?;
-                    Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&one, 0)?))
-                }
-            }
-        }),
-    )
+    super::text_udf::udf("key_bucket", DataType::Int32, move |keys| {
+        Arc::new(buckets(keys, count))
+    })
 }
 
-fn buckets(a: &ArrayRef, count: u64) -> datafusion::error::Result<ArrayRef> {
-    let a = arrow::compute::cast(a, &DataType::Utf8)?;
-    let keys = a.as_string::<i32>();
-    let out: Int32Array = keys
-        .iter()
+fn buckets(keys: &StringArray, count: u64) -> Int32Array {
+    keys.iter()
         .map(|k| k.map(|k| bucket_of(k.as_bytes(), count) as i32))
-        .collect();
-    Ok(Arc::new(out))
+        .collect()
 }
 
 /// The bucket of one key among `count` (at least one): what `key_bucket` computes, for
@@ -72,22 +50,19 @@ fn hash(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::StringArray;
+    use arrow::array::Array;
 
     #[test]
     fn equal_keys_share_a_bucket_and_keys_spread() {
         let keys: Vec<String> = (0..6400).map(|i| format!("{:064x}", i * 7919)).collect();
-        let arr: ArrayRef = Arc::new(StringArray::from(keys.clone()));
-        let b = buckets(&arr, 64).expect("buckets");
-        let b = b.as_any().downcast_ref::<Int32Array>().expect("int32");
-        let again = buckets(&arr, 64).expect("buckets");
-        assert_eq!(
-            b,
-            again.as_any().downcast_ref::<Int32Array>().expect("int32")
-        );
+        let arr = StringArray::from(keys.clone());
+        let b = buckets(&arr, 64);
+        assert_eq!(b, buckets(&arr, 64));
         let mut counts = [0usize; 64];
-        for v in b.values() {
+        for (k, v) in keys.iter().zip(b.values()) {
             counts[*v as usize] += 1;
+            // The function the wide row store groups by agrees with the UDF.
+            assert_eq!(bucket_of(k.as_bytes(), 64), *v as u64);
         }
         // 100 a bucket on average; a usable spread keeps every bucket well populated.
         assert!(counts.iter().all(|&c| c > 50 && c < 150), "{counts:?}");
@@ -95,18 +70,7 @@ mod tests {
 
     #[test]
     fn null_keys_stay_null() {
-        let arr: ArrayRef = Arc::new(StringArray::from(vec![None::<&str>]));
-        assert!(buckets(&arr, 64).expect("buckets").is_null(0));
-    }
-
-    #[test]
-    fn the_function_outside_the_query_agrees_with_the_udf() {
-        let keys: Vec<String> = (0..500).map(|i| format!("{:064x}", i * 31)).collect();
-        let arr: ArrayRef = Arc::new(StringArray::from(keys.clone()));
-        let b = buckets(&arr, 60).expect("buckets");
-        let b = b.as_any().downcast_ref::<Int32Array>().expect("int32");
-        for (k, v) in keys.iter().zip(b.values()) {
-            assert_eq!(bucket_of(k.as_bytes(), 60), *v as u64);
-        }
+        let arr = StringArray::from(vec![None::<&str>]);
+        assert!(buckets(&arr, 64).is_null(0));
     }
 }

@@ -12,6 +12,7 @@ pub mod sort_prefix;
 pub mod spill;
 pub mod spool;
 pub mod tables;
+pub mod text_udf;
 
 pub use runtime::runtime;
 pub use session::{EngineOptions, PoolKind, new_session};

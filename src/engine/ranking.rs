@@ -227,6 +227,8 @@ async fn rank_one(
     // One batch per bucket for what is kept until the end of the run: many small
     // long-lived batches would cost more in overhead than in data.
     let (mut fates, mut rejects, mut winners) = (Vec::new(), Vec::new(), Vec::new());
+    // The run's query columns, and where their descriptive fields are.
+    let with_ref: Vec<&str> = RUN_COLUMNS.iter().copied().chain(["row_ref"]).collect();
     while let Some(batch) = stream.next().await {
         let batch = batch?;
         let fate = cast(column(&batch, "fate")?, &DataType::Utf8)?;
@@ -238,7 +240,6 @@ async fn rank_one(
         if explain_duplicates && kept_mask.true_count() > 0 {
             winners.push(winner_batch(&kept(&WINNER_COLUMNS)?)?);
         }
-        let with_ref: Vec<&str> = RUN_COLUMNS.iter().copied().chain(["row_ref"]).collect();
         let kept_rows = kept(&with_ref)?;
         // Gathered a merge batch at a time: a slice of a batch counts as all of it in
         // the merge's memory account, so the descriptive fields are built in pieces of

@@ -10,43 +10,22 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, UInt64Array};
+use arrow::array::{StringArray, UInt64Array};
 use arrow::datatypes::DataType;
-use datafusion::common::ScalarValue;
-use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
+use datafusion::logical_expr::ScalarUDF;
 
 /// The UDF to register on a session.
 pub fn udf() -> ScalarUDF {
-    create_udf(
-        "sort_prefix",
-        vec![DataType::Utf8],
-        DataType::UInt64,
-        Volatility::Immutable,
-        Arc::new(|args: &[ColumnarValue]| {
-            let Some(arg) = args.first() else {
-                return Err(datafusion::error::DataFusionError::Plan(
-                    "sort_prefix takes one argument".into(),
-                ));
-            };
-            match arg {
-                ColumnarValue::Array(a) => Ok(ColumnarValue::Array(prefixes(a)?)),
-                ColumnarValue::Scalar(s) => {
-                    let one = prefixes(&s.to_array_of_size(1)?)?;
-                    Ok(ColumnarValue::Scalar(ScalarValue::try_from_array(&one, 0)?))
-                }
-            }
-        }),
-    )
+    super::text_udf::udf("sort_prefix", DataType::UInt64, |texts| {
+        Arc::new(prefixes(texts))
+    })
 }
 
-fn prefixes(a: &ArrayRef) -> datafusion::error::Result<ArrayRef> {
-    let a = arrow::compute::cast(a, &DataType::Utf8)?;
-    let texts = a.as_string::<i32>();
-    let out: UInt64Array = texts
+fn prefixes(texts: &StringArray) -> UInt64Array {
+    texts
         .iter()
         .map(|t| t.map(|t| prefix(t.as_bytes())))
-        .collect();
-    Ok(Arc::new(out))
+        .collect()
 }
 
 /// The first eight bytes, zero-padded, most significant first.
@@ -60,7 +39,7 @@ fn prefix(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::StringArray;
+    use arrow::array::Array;
 
     #[test]
     fn the_prefix_then_the_text_sorts_as_the_text() {
@@ -96,12 +75,8 @@ mod tests {
 
     #[test]
     fn nulls_stay_null() {
-        let arr: ArrayRef = Arc::new(StringArray::from(vec![None, Some("ab")]));
-        let p = prefixes(&arr).expect("prefixes");
+        let p = prefixes(&StringArray::from(vec![None, Some("ab")]));
         assert!(p.is_null(0));
-        assert_eq!(
-            p.as_primitive::<arrow::datatypes::UInt64Type>().value(1),
-            0x6162 << 48
-        );
+        assert_eq!(p.value(1), 0x6162 << 48);
     }
 }

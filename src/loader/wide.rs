@@ -312,19 +312,29 @@ impl WideStore {
         group < self.grouping.groups as usize
     }
 
-    /// Staged bytes of one group: what `load_group` would hold in memory.
-    pub fn staged_bytes_of(&self, group: usize) -> u64 {
+    /// The staged segments of one group of keys (none for the records without a key):
+    /// (segment id, offset in the staging file, length), in file order.
+    fn staged_segments(&self, group: usize) -> Vec<(u32, u64, u64)> {
         if !self.is_key_group(group) {
-            return 0;
+            return Vec::new();
         }
         let segs = self.segments.read().unwrap_or_else(|e| e.into_inner());
-        segs.iter()
-            .filter(|s| s.group as usize == group)
-            .map(|s| match s.segment {
-                Segment::Staged { len, .. } => len,
-                _ => 0,
+        let mut parts: Vec<(u32, u64, u64)> = segs
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.group as usize == group)
+            .filter_map(|(id, s)| match s.segment {
+                Segment::Staged { offset, len } => Some((id as u32, offset, len)),
+                _ => None,
             })
-            .sum()
+            .collect();
+        parts.sort_unstable_by_key(|&(_, offset, _)| offset);
+        parts
+    }
+
+    /// Staged bytes of one group: what `load_group` would hold in memory.
+    pub fn staged_bytes_of(&self, group: usize) -> u64 {
+        self.staged_segments(group).iter().map(|p| p.2).sum()
     }
 
     /// Reads every staged segment of `group` into memory, in file order, and lets the
@@ -332,25 +342,11 @@ impl WideStore {
     /// The records stay readable through the returned group only. The records without
     /// a key, which any bucket may ask for, are never loaded this way.
     pub fn load_group(&self, group: usize) -> Result<LoadedGroup, WideError> {
-        if !self.is_key_group(group) {
-            return Ok(LoadedGroup::default());
-        }
-        let mut parts: Vec<(u32, u64, u64)> = {
-            let segs = self.segments.read().unwrap_or_else(|e| e.into_inner());
-            segs.iter()
-                .enumerate()
-                .filter(|(_, s)| s.group as usize == group)
-                .filter_map(|(id, s)| match s.segment {
-                    Segment::Staged { offset, len } => Some((id as u32, offset, len)),
-                    _ => None,
-                })
-                .collect()
-        };
+        let parts = self.staged_segments(group);
         let mut loaded = LoadedGroup::default();
         let Some(file) = self.staging_file() else {
             return Ok(loaded);
         };
-        parts.sort_unstable_by_key(|&(_, offset, _)| offset);
         let total: u64 = parts.iter().map(|p| p.2).sum();
         loaded.data.reserve_exact(total as usize);
         for &(id, offset, len) in &parts {

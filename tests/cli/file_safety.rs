@@ -755,6 +755,28 @@ fn full_disks_are_named_and_leave_the_previous_set() {
     assert!(leftovers(s.dir.path()).is_empty());
 }
 
+/// Two 60k-row shards, and the folders `roomy/` and `tight/` for two runs over them.
+fn two_big_shards(s: &Scratch) -> (PathBuf, PathBuf) {
+    for dir in ["roomy", "tight"] {
+        std::fs::create_dir_all(s.path(dir)).expect("mkdir");
+    }
+    (
+        big_shard(s, "in/big_a.jsonl", "konvid-1k", 60_000),
+        big_shard(s, "in/big_b.jsonl", "lsvq", 60_000),
+    )
+}
+
+/// The runs in `roomy/` and `tight/` wrote the same JSONL and Parquet bytes.
+fn assert_same_outputs(s: &Scratch, when: &str) {
+    for name in ["u.jsonl", "u.parquet"] {
+        assert_eq!(
+            std::fs::read(s.path(&format!("roomy/{name}"))).expect("read"),
+            std::fs::read(s.path(&format!("tight/{name}"))).expect("read"),
+            "{name} differs {when}"
+        );
+    }
+}
+
 /// The numbers of the DEBUG line about the wide row store: (staged, read back a
 /// bucket at a time).
 fn wide_staging(stderr: &str) -> (u64, u64) {
@@ -777,11 +799,7 @@ fn wide_staging(stderr: &str) -> (u64, u64) {
 #[test]
 fn descriptive_fields_staged_on_disk_come_back_by_bucket_unchanged() {
     let s = Scratch::new();
-    let big_a = big_shard(&s, "in/big_a.jsonl", "konvid-1k", 60_000);
-    let big_b = big_shard(&s, "in/big_b.jsonl", "lsvq", 60_000);
-    for dir in ["roomy", "tight"] {
-        std::fs::create_dir_all(s.path(dir)).expect("mkdir");
-    }
+    let (big_a, big_b) = two_big_shards(&s);
     let run = |dir: &str, limit: &str| {
         let res = aggregate_cmd(&[&big_a, &big_b], &s.path(&format!("{dir}/u.jsonl")))
             .args(["--memory-limit", limit, "--log-level", "DEBUG"])
@@ -797,26 +815,16 @@ fn descriptive_fields_staged_on_disk_come_back_by_bucket_unchanged() {
     let (staged, by_bucket) = run("tight", "32M");
     assert!(staged > 0, "nothing was staged at 32M");
     assert_eq!(by_bucket, staged);
-    for name in ["u.jsonl", "u.parquet"] {
-        assert_eq!(
-            std::fs::read(s.path(&format!("roomy/{name}"))).expect("read"),
-            std::fs::read(s.path(&format!("tight/{name}"))).expect("read"),
-            "{name} differs when the descriptive fields are staged"
-        );
-    }
+    assert_same_outputs(&s, "when the descriptive fields are staged");
     assert!(leftovers(s.dir.path()).is_empty());
 }
 
 #[test]
 fn a_run_that_spills_says_how_much_and_writes_the_same_bytes() {
     let s = Scratch::new();
-    let big_a = big_shard(&s, "in/big_a.jsonl", "konvid-1k", 60_000);
-    let big_b = big_shard(&s, "in/big_b.jsonl", "lsvq", 60_000);
+    let (big_a, big_b) = two_big_shards(&s);
     let roomy = s.path("roomy/u.jsonl");
     let tight = s.path("tight/u.jsonl");
-    for dir in ["roomy", "tight"] {
-        std::fs::create_dir_all(s.path(dir)).expect("mkdir");
-    }
     let res = aggregate_cmd(&[&big_a, &big_b], &roomy)
         .output()
         .expect("run");
@@ -838,12 +846,6 @@ fn a_run_that_spills_says_how_much_and_writes_the_same_bytes() {
         .find(|l| l.contains("were on disk at once in the spill folder"))
         .unwrap_or_else(|| panic!("no spill report in\n{err}"));
     assert!(said.contains("up to ") && said.contains("B were"), "{said}");
-    for name in ["u.jsonl", "u.parquet"] {
-        assert_eq!(
-            std::fs::read(s.path(&format!("roomy/{name}"))).expect("read"),
-            std::fs::read(s.path(&format!("tight/{name}"))).expect("read"),
-            "{name} differs when the run spills"
-        );
-    }
+    assert_same_outputs(&s, "when the run spills");
     assert!(leftovers(s.dir.path()).is_empty());
 }
