@@ -21,10 +21,16 @@ SELECT
     -- (IS NOT DISTINCT FROM: never NULL, also on the first and the last row.)
     b.drop_reason IS NULL
         AND ((LAG(b.dedup_key) OVER dedup_order IS NOT DISTINCT FROM b.dedup_key)
-          OR (LEAD(b.dedup_key) OVER dedup_order IS NOT DISTINCT FROM b.dedup_key)) AS contested
+          OR (LEAD(b.dedup_key) OVER dedup_order IS NOT DISTINCT FROM b.dedup_key)) AS contested,
+    -- The number of rows in the bucket, which nothing reads: its frame, the whole bucket, is
+    -- what makes DataFusion evaluate these windows over the sorted bucket at once (LAG and
+    -- LEAD as shifted columns) rather than row by row with a value object per row and
+    -- neighbour, 4 % less CPU at 3M rows. (LAG and LEAD ignore the frame.)
+    COUNT(*) OVER dedup_order AS bucket_size
 FROM bucket_rows AS b
 WINDOW dedup_order AS (
     -- sort_prefix(k), k sorts as k does, faster (see src/engine/sort_prefix.rs).
     ORDER BY b.drop_reason NULLS FIRST, sort_prefix(b.dedup_key), b.dedup_key,
              b.uncertainty ASC NULLS LAST, b.input_idx, b.line
+    ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
 )
