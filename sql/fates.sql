@@ -8,6 +8,9 @@
 --
 -- Only the contested rows (a few in a hundred) are sorted by corpus within their key,
 -- to read each corpus's best row off its neighbour (LAG).
+--
+-- The content hash comes back here: where it is the dedup key, the rows carried it
+-- only as the key (unified.sql).
 WITH contested AS (
     SELECT
         j.*,
@@ -23,8 +26,9 @@ WITH contested AS (
 fated AS (
     SELECT
         c.input_idx, c.line, c.row_ref, c.corpus_source, c.corpus,
-        c.src_sha256, c.dedup_key, c.mos, c.mos_native, c.mos_native_scale,
-        c.mos_std_dev, c.mos_problem, c.bad_value,
+        COALESCE(c.src_sha256_unless_key, c.dedup_key) AS src_sha256,
+        c.dedup_key, c.mos, c.mos_native, c.mos_native_scale, c.mos_std_dev,
+        c.mos_problem, c.bad_value,
         CASE
             WHEN c.is_winner THEN 'kept'
             -- First of its corpus within the key, and not the winner: the winner's own
@@ -37,8 +41,9 @@ fated AS (
     UNION ALL
     SELECT
         j.input_idx, j.line, j.row_ref, j.corpus_source, j.corpus,
-        j.src_sha256, j.dedup_key, j.mos, j.mos_native, j.mos_native_scale,
-        j.mos_std_dev, j.mos_problem, j.bad_value,
+        COALESCE(j.src_sha256_unless_key, j.dedup_key) AS src_sha256,
+        j.dedup_key, j.mos, j.mos_native, j.mos_native_scale, j.mos_std_dev,
+        j.mos_problem, j.bad_value,
         -- Uncontested and usable: the only usable row of its key, so its winner.
         COALESCE(j.drop_reason, 'kept') AS fate
     FROM judged AS j

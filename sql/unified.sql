@@ -21,7 +21,11 @@ SELECT
     l.corpus_source,
     -- A null corpus is reported as the corpus the row was counted under.
     COALESCE(l.row_corpus, l.corpus_source) AS corpus,
-    l.src_sha256,
+    -- The content hash travels once: as the dedup key (below) where it is one, and as
+    -- itself only where it is not. The ranking copies every column of every row several
+    -- times, and a second copy of a 64-character hash was a quarter of those bytes.
+    -- fates.sql puts it back: COALESCE(src_sha256_unless_key, dedup_key).
+    CASE WHEN NOT l.sha_is_key THEN l.src_sha256 END AS src_sha256_unless_key,
     sc.slope * l.mos_native + sc.intercept AS mos,
     l.mos_native,
     sc.scale_label AS mos_native_scale,
