@@ -8,7 +8,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
 use tempfile::NamedTempFile;
 
 use crate::error::{Error, Result};
@@ -20,9 +19,9 @@ use super::sink::Sink;
 pub struct AtomicOutput {
     target: PathBuf,
     file: NamedTempFile,
-    /// The bytes on their way to `file` (page cache first, O_DIRECT for a large file).
+    /// The bytes on their way to `file` (page cache first, O_DIRECT for a large file),
+    /// hashed on their way.
     sink: Sink,
-    hasher: Sha256,
     registered: Registered,
 }
 
@@ -129,7 +128,6 @@ impl AtomicOutput {
             target: target.to_path_buf(),
             file,
             sink: Sink::default(),
-            hasher: Sha256::new(),
             registered,
         })
     }
@@ -142,15 +140,16 @@ impl AtomicOutput {
     pub fn finish(mut self) -> Result<Staged> {
         let target = self.target;
         let file = self.file;
-        self.sink
+        let written = self
+            .sink
             .finish(file.as_file())
             .map_err(|e| Error::io(format!("writing {}", shown(&target)), e))?;
         file.as_file()
             .sync_all()
             .map_err(|e| Error::io(format!("writing {}", shown(&target)), e))?;
         Ok(Staged {
-            sha256: crate::sha::hex(&self.hasher.finalize()),
-            bytes: self.sink.bytes(),
+            sha256: written.sha256,
+            bytes: written.bytes,
             target,
             file,
             _registered: self.registered,
@@ -160,9 +159,7 @@ impl AtomicOutput {
 
 impl Write for AtomicOutput {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.sink.write(self.file.as_file(), buf)?;
-        self.hasher.update(&buf[..n]);
-        Ok(n)
+        self.sink.write(self.file.as_file(), buf)
     }
 
     /// Nothing to do: the bytes reach the file whole blocks at a time, and all of them
@@ -214,6 +211,7 @@ pub fn sync_folder(dir: &Path) -> Result<()> {
 mod tests {
     use super::*;
     use crate::writers::sink::{Mode, WRITEBACK_STEP};
+    use sha2::{Digest, Sha256};
 
     /// Writes `mib` MiB of a pattern through `out`; returns the pattern's digest.
     /// `each` gets the output and the bytes written so far.
@@ -235,20 +233,48 @@ mod tests {
         let mut out = AtomicOutput::create(&target).expect("create");
         let digest = fill(&mut out, 40, |out, written| {
             // Only what reached the file is handed to writeback, never more.
-            assert!(out.sink.written_back <= out.sink.on_file);
-            assert!(out.sink.on_file <= written);
+            let progress = out.sink.progress();
+            assert!(progress.written_back <= progress.on_file);
+            assert!(progress.on_file <= written);
             assert_eq!(out.sink.bytes(), written);
         });
+        let written_back = out.sink.progress().written_back;
         assert!(
-            out.sink.written_back >= WRITEBACK_STEP,
-            "writeback started after {WRITEBACK_STEP} bytes: {}",
-            out.sink.written_back
+            written_back >= WRITEBACK_STEP,
+            "writeback started after {WRITEBACK_STEP} bytes: {written_back}"
         );
         let staged = out.finish().expect("finish");
         assert_eq!(staged.bytes, 40 << 20);
         assert_eq!(staged.sha256, digest);
         staged.commit().expect("commit");
         assert_eq!(std::fs::metadata(&target).expect("stat").len(), 40 << 20);
+    }
+
+    #[test]
+    fn small_and_whole_buffer_outputs_record_the_digest_of_their_bytes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // A manifest-sized file never starts the writing thread: its bytes are hashed
+        // and written at `finish`.
+        let small = dir.path().join("small.json");
+        let mut out = AtomicOutput::create(&small).expect("create");
+        let manifest = b"{\"rows\": 3}\n";
+        out.write_all(manifest).expect("write");
+        assert!(!out.sink.writes_in_background());
+        let staged = out.finish().expect("finish");
+        assert_eq!(staged.bytes, manifest.len() as u64);
+        let recorded = staged.sha256.clone();
+        staged.commit().expect("commit");
+        let bytes = std::fs::read(&small).expect("read");
+        assert_eq!(recorded, crate::sha::hex(&Sha256::digest(&bytes)));
+        // Two whole buffers: the tail handed over at `finish` is empty.
+        let whole = dir.path().join("whole.jsonl");
+        let mut out = AtomicOutput::create(&whole).expect("create");
+        let digest = fill(&mut out, 2, |_, _| {});
+        assert!(out.sink.writes_in_background());
+        let staged = out.finish().expect("finish");
+        assert_eq!((staged.bytes, staged.sha256.clone()), (2 << 20, digest));
+        staged.commit().expect("commit");
+        assert_eq!(std::fs::metadata(&whole).expect("stat").len(), 2 << 20);
     }
 
     #[test]
@@ -261,12 +287,10 @@ mod tests {
         // Where the file system takes O_DIRECT (ext4, xfs, btrfs) the rest went
         // direct; where it refuses, the sink stayed buffered. Either way, after the
         // threshold it is no longer plain buffered.
-        assert_ne!(out.sink.mode(), Mode::Buffered);
-        // Direct writes wait for the disk: they run on a thread of their own.
-        assert_eq!(
-            out.sink.mode() == Mode::Direct,
-            out.sink.writes_in_background()
-        );
+        assert_ne!(out.sink.progress().mode, Mode::Buffered);
+        // Past its first buffer, an output is hashed and written on a thread of its own
+        // (direct writes wait for the disk).
+        assert!(out.sink.writes_in_background());
         // A tail that is no whole block, written after the direct part.
         let tail = b"{\"last\": true}\n";
         out.write_all(tail).expect("tail");

@@ -1,24 +1,30 @@
 //! How an output's bytes reach its file: whole aligned blocks from a buffer of our own,
-//! through the page cache for the first `DIRECT_AFTER` bytes and straight to the disk
-//! (O_DIRECT) after that.
+//! hashed, then written through the page cache for the first `DIRECT_AFTER` bytes and
+//! straight to the disk (O_DIRECT) after that.
 //!
-//! Why: on the benchmark machine, copying 5.0 GB of JSONL into the page cache costs
-//! 6.5-14 s of kernel CPU (fresh pages for every byte, and the machine has two
+//! Why direct: on the benchmark machine, copying 5.0 GB of JSONL into the page cache
+//! costs 6.5-14 s of kernel CPU (fresh pages for every byte, and the machine has two
 //! cores), while `dd oflag=direct` writes the same file in 0.9 s of CPU and 3.7 s of
 //! disk time. A small output stays in the page cache, where writing it is cheapest and
 //! the fsync before the rename waits only for what writeback has not yet done; only a
 //! large one goes direct. Where the file system refuses O_DIRECT (tmpfs on older
 //! kernels, some network file systems), everything stays buffered.
 //!
-//! A direct write returns only when the disk has the bytes. So the direct part is
-//! written by a thread of its own, one buffer at a time, while the writer fills the
-//! next: formatting and hashing never wait for the disk (they did for about a quarter
-//! of the JSONL writer's time at 3M rows).
+//! Once its first buffer is full, an output's buffers are hashed and written by a
+//! thread of its own, one at a time, while the writer fills the next. The writer only
+//! formats: a direct write no longer makes it wait for the disk (it did for about a
+//! quarter of the JSONL writer's time at 3M rows), and the SHA-256 of the bytes
+//! (about a third of the JSONL writer's time on the realistic set, where that writer
+//! is the last to finish) runs beside it. A small output (the manifest) never starts
+//! the thread: its one buffer is hashed and written at `finish`.
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io;
+use std::io::Write as _;
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
+
+use sha2::{Digest, Sha256};
 
 /// Bytes written at a time; O_DIRECT needs a multiple of the device's block size, at an
 /// offset that is one, from memory aligned to one. 4096 covers 512-byte devices too.
@@ -57,14 +63,13 @@ impl Aligned {
 pub struct Sink {
     buf: Aligned,
     filled: usize,
-    /// Bytes handed to the file so far (the last buffer may still be on its way).
-    pub on_file: u64,
-    /// How far the kernel was asked to write back the buffered part.
-    pub written_back: u64,
-    mode: Mode,
+    /// Bytes handed on to be hashed and written (the last buffers may still be on their way).
+    handed: u64,
     direct_after: u64,
-    /// The thread writing the direct part, once there is one.
+    /// The thread hashing and writing the full buffers, once there is one.
     background: Option<Background>,
+    /// Where the writing stood when it last handed a buffer back.
+    progress: Progress,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +78,22 @@ pub enum Mode {
     Direct,
     /// The file system refused O_DIRECT: buffered to the end.
     BufferedOnly,
+}
+
+/// How far the writing of an output has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Bytes on the file.
+    pub on_file: u64,
+    /// How far the kernel was asked to write back the buffered part.
+    pub written_back: u64,
+    pub mode: Mode,
+}
+
+/// An output's bytes, all on its file (not yet synced).
+pub struct Written {
+    pub sha256: String,
+    pub bytes: u64,
 }
 
 impl Default for Sink {
@@ -87,68 +108,151 @@ impl Sink {
         Self {
             buf: Aligned::new(),
             filled: 0,
-            on_file: 0,
-            written_back: 0,
-            mode: Mode::Buffered,
+            handed: 0,
             direct_after: bytes,
             background: None,
+            progress: Progress {
+                on_file: 0,
+                written_back: 0,
+                mode: Mode::Buffered,
+            },
         }
     }
 
+    /// Where the writing stood when it last handed a buffer back.
     #[cfg(test)]
-    pub fn mode(&self) -> Mode {
-        self.mode
+    pub fn progress(&self) -> Progress {
+        self.progress
     }
 
-    /// True once the direct part is written by a thread of its own.
+    /// True once the full buffers are hashed and written by a thread of their own.
     #[cfg(test)]
     pub fn writes_in_background(&self) -> bool {
         self.background.is_some()
     }
 
-    /// Every byte taken: on the file, or in the buffer on its way there.
+    /// Every byte taken: on the file, or on its way there.
+    #[cfg(test)]
     pub fn bytes(&self) -> u64 {
-        self.on_file + self.filled as u64
+        self.handed + self.filled as u64
     }
 
-    /// Takes as much of `buf` as fits, writing the buffer out whenever it is full.
+    /// Takes as much of `buf` as fits, handing the buffer on whenever it is full.
     pub fn write(&mut self, file: &File, buf: &[u8]) -> io::Result<usize> {
         if self.filled == BUFFER {
-            self.write_out(file)?;
+            self.hand_over(file)?;
         }
         let n = buf.len().min(BUFFER - self.filled);
         self.buf.bytes_mut()[self.filled..self.filled + n].copy_from_slice(&buf[..n]);
         self.filled += n;
         if self.filled == BUFFER {
-            self.write_out(file)?;
+            self.hand_over(file)?;
         }
         Ok(n)
     }
 
-    /// Writes what is left (buffered: the tail need not be a whole block), once the
-    /// direct part is all on the disk.
-    pub fn finish(&mut self, file: &File) -> io::Result<()> {
-        if let Some(background) = self.background.take() {
-            background.finish()?;
-        }
-        if self.mode == Mode::Direct {
-            set_direct(file, false)?;
-            self.mode = Mode::BufferedOnly;
-        }
-        self.write_out(file)
+    /// Writes what is left (the tail buffered: it need not be a whole block), once
+    /// every buffer before it is on the file; returns the digest of all the bytes.
+    pub fn finish(&mut self, file: &File) -> io::Result<Written> {
+        let len = self.filled;
+        self.filled = 0;
+        self.handed += len as u64;
+        let writing = match self.background.take() {
+            Some(mut background) => {
+                let spare = background
+                    .take_back()?
+                    .map_or_else(Aligned::new, |(b, _)| b);
+                let tail = std::mem::replace(&mut self.buf, spare);
+                background.send(tail, len, true)?;
+                background.finish()?
+            }
+            None => {
+                let mut writing = Writing::new(file.try_clone()?, self.direct_after);
+                writing.take(self.buf.bytes(len), true)?;
+                writing
+            }
+        };
+        self.progress = writing.progress();
+        Ok(Written {
+            sha256: crate::sha::hex(&writing.hasher.finalize()),
+            bytes: writing.on_file,
+        })
     }
 
-    fn write_out(&mut self, file: &File) -> io::Result<()> {
-        if self.mode == Mode::Direct {
-            return self.hand_over(file);
+    /// Gives the full buffer to the writing thread and takes back the one it wrote
+    /// before (or a new one) to fill next.
+    fn hand_over(&mut self, file: &File) -> io::Result<()> {
+        if self.background.is_none() {
+            let writing = Writing::new(file.try_clone()?, self.direct_after);
+            self.background = Some(Background::start(writing)?);
         }
-        let mut direct = false;
-        write_block(file, self.buf.bytes(self.filled), self.on_file, &mut direct)?;
-        self.on_file += self.filled as u64;
+        let Some(background) = self.background.as_mut() else {
+            return Err(io::Error::other("no writing thread"));
+        };
+        let next = match background.take_back()? {
+            Some((buf, progress)) => {
+                self.progress = progress;
+                buf
+            }
+            None => Aligned::new(),
+        };
+        let full = std::mem::replace(&mut self.buf, next);
+        background.send(full, self.filled, false)?;
+        self.handed += self.filled as u64;
         self.filled = 0;
-        self.start_writeback(file);
+        Ok(())
+    }
+}
+
+/// Hashes an output's bytes and writes them to its file, a buffer at a time.
+struct Writing {
+    file: File,
+    hasher: Sha256,
+    on_file: u64,
+    written_back: u64,
+    mode: Mode,
+    direct_after: u64,
+}
+
+impl Writing {
+    fn new(file: File, direct_after: u64) -> Self {
+        Self {
+            file,
+            hasher: Sha256::new(),
+            on_file: 0,
+            written_back: 0,
+            mode: Mode::Buffered,
+            direct_after,
+        }
+    }
+
+    fn progress(&self) -> Progress {
+        Progress {
+            on_file: self.on_file,
+            written_back: self.written_back,
+            mode: self.mode,
+        }
+    }
+
+    /// Hashes and writes one buffer's bytes; `last` for the tail, which is written
+    /// buffered (a direct write takes whole blocks only).
+    fn take(&mut self, bytes: &[u8], last: bool) -> io::Result<()> {
+        self.hasher.update(bytes);
+        if last && self.mode == Mode::Direct {
+            set_direct(&self.file, false)?;
+            self.mode = Mode::BufferedOnly;
+        }
+        let mut direct = self.mode == Mode::Direct;
+        write_block(&self.file, bytes, self.on_file, &mut direct)?;
+        if self.mode == Mode::Direct && !direct {
+            self.mode = Mode::BufferedOnly;
+        }
+        self.on_file += bytes.len() as u64;
+        if self.mode != Mode::Direct {
+            self.start_writeback();
+        }
         if self.mode == Mode::Buffered && self.on_file >= self.direct_after {
-            self.mode = match set_direct(file, true) {
+            self.mode = match set_direct(&self.file, true) {
                 Ok(()) => Mode::Direct,
                 Err(_) => Mode::BufferedOnly,
             };
@@ -156,26 +260,9 @@ impl Sink {
         Ok(())
     }
 
-    /// Gives the full buffer to the direct writer's thread and takes the one it wrote
-    /// before (or a new one) to fill next.
-    fn hand_over(&mut self, file: &File) -> io::Result<()> {
-        if self.background.is_none() {
-            self.background = Some(Background::start(file, self.on_file)?);
-        }
-        let Some(background) = self.background.as_mut() else {
-            return Err(io::Error::other("no direct writer"));
-        };
-        let next = background.take_back()?.unwrap_or_else(Aligned::new);
-        let full = std::mem::replace(&mut self.buf, next);
-        background.send(full, self.filled)?;
-        self.on_file += self.filled as u64;
-        self.filled = 0;
-        Ok(())
-    }
-
     /// Starts writeback of what reached the file since the last call, once that is
     /// `WRITEBACK_STEP` or more. Advisory: the fsync before the rename reports any failure.
-    fn start_writeback(&mut self, file: &File) {
+    fn start_writeback(&mut self) {
         if self.on_file < self.written_back + WRITEBACK_STEP {
             return;
         }
@@ -187,15 +274,13 @@ impl Sink {
             // of ours. SYNC_FILE_RANGE_WRITE only queues the range.
             unsafe {
                 libc::sync_file_range(
-                    file.as_raw_fd(),
+                    self.file.as_raw_fd(),
                     from as libc::off64_t,
                     len as libc::off64_t,
                     libc::SYNC_FILE_RANGE_WRITE,
                 );
             }
         }
-        #[cfg(not(target_os = "linux"))]
-        let _ = file;
         self.written_back = self.on_file;
     }
 }
@@ -221,33 +306,37 @@ fn write_block(mut file: &File, block: &[u8], on_file: u64, direct: &mut bool) -
     }
 }
 
-/// The thread that writes an output's direct part: one buffer at a time, handed back
-/// once it is on the disk.
+/// A buffer on its way to the writing thread: its bytes, and whether it is the last.
+type Todo = (Aligned, usize, bool);
+/// A buffer back from the writing thread, with how it went and where the writing stands.
+type Done = (Aligned, io::Result<()>, Progress);
+
+/// The thread that hashes and writes an output's buffers: one at a time, each handed
+/// back once it is on the file.
 struct Background {
-    to_disk: Option<SyncSender<(Aligned, usize)>>,
-    written: Receiver<(Aligned, io::Result<()>)>,
+    to_disk: Option<SyncSender<Todo>>,
+    written: Receiver<Done>,
     in_flight: bool,
-    handle: Option<JoinHandle<()>>,
+    handle: Option<JoinHandle<Writing>>,
 }
 
 impl Background {
-    fn start(file: &File, on_file: u64) -> io::Result<Self> {
-        // The same open file (and offset): only this thread writes it from now on.
-        let file = file.try_clone()?;
-        let (to_disk, todo) = sync_channel::<(Aligned, usize)>(1);
-        let (done, written) = sync_channel(1);
+    fn start(mut writing: Writing) -> io::Result<Self> {
+        let (to_disk, todo) = sync_channel::<Todo>(1);
+        let (done, written) = sync_channel::<Done>(1);
+        // Only this thread writes the file from now on (its own descriptor of the same
+        // open file).
         let handle = std::thread::Builder::new()
             .name("mosagg-disk".into())
             .spawn(move || {
-                let (mut on_file, mut direct) = (on_file, true);
-                for (buf, len) in todo {
-                    let result = write_block(&file, buf.bytes(len), on_file, &mut direct);
-                    on_file += len as u64;
+                for (buf, len, last) in todo {
+                    let result = writing.take(buf.bytes(len), last);
                     let failed = result.is_err();
-                    if done.send((buf, result)).is_err() || failed {
+                    if done.send((buf, result, writing.progress())).is_err() || failed {
                         break;
                     }
                 }
+                writing
             })?;
         Ok(Self {
             to_disk: Some(to_disk),
@@ -258,33 +347,35 @@ impl Background {
     }
 
     /// Waits for the buffer in flight, if any: it comes back once written.
-    fn take_back(&mut self) -> io::Result<Option<Aligned>> {
+    fn take_back(&mut self) -> io::Result<Option<(Aligned, Progress)>> {
         if !self.in_flight {
             return Ok(None);
         }
         self.in_flight = false;
-        let (buf, result) = self
-            .written
-            .recv()
-            .map_err(|_| io::Error::other("the output's disk writer stopped"))?;
-        result.map(|()| Some(buf))
+        let (buf, result, progress) = self.written.recv().map_err(|_| stopped())?;
+        result.map(|()| Some((buf, progress)))
     }
 
-    fn send(&mut self, buf: Aligned, len: usize) -> io::Result<()> {
+    fn send(&mut self, buf: Aligned, len: usize, last: bool) -> io::Result<()> {
         let Some(to_disk) = &self.to_disk else {
-            return Err(io::Error::other("the output's disk writer stopped"));
+            return Err(stopped());
         };
-        to_disk
-            .send((buf, len))
-            .map_err(|_| io::Error::other("the output's disk writer stopped"))?;
+        to_disk.send((buf, len, last)).map_err(|_| stopped())?;
         self.in_flight = true;
         Ok(())
     }
 
-    /// Waits until every buffer handed over is on the disk.
-    fn finish(mut self) -> io::Result<()> {
-        self.take_back().map(|_| ())
+    /// Ends the thread once every buffer handed over is written; gives back its state.
+    fn finish(mut self) -> io::Result<Writing> {
+        self.take_back()?;
+        self.to_disk = None;
+        let handle = self.handle.take().ok_or_else(stopped)?;
+        handle.join().map_err(|_| stopped())
     }
+}
+
+fn stopped() -> io::Error {
+    io::Error::other("the output's writing thread stopped")
 }
 
 impl Drop for Background {
