@@ -9,8 +9,8 @@
 -- Only the contested rows (a few in a hundred) are sorted by corpus within their key,
 -- to read each corpus's best row off its neighbour (LAG).
 --
--- The content hash comes back here: where it is the dedup key, the rows carried it
--- only as the key (unified.sql).
+-- The corpus and the content hash come back here: where they equal corpus_source and
+-- the dedup key, the rows carried them only as those (unified.sql).
 WITH contested AS (
     SELECT
         j.*,
@@ -25,7 +25,8 @@ WITH contested AS (
 ),
 fated AS (
     SELECT
-        c.input_idx, c.line, c.row_ref, c.corpus_source, c.corpus,
+        c.input_idx, c.line, c.row_ref, c.corpus_source,
+        COALESCE(c.corpus_unless_source, c.corpus_source) AS corpus,
         COALESCE(c.src_sha256_unless_key, c.dedup_key) AS src_sha256,
         c.dedup_key, c.mos, c.mos_native, c.mos_native_scale, c.mos_std_dev,
         c.mos_problem, c.bad_value,
@@ -40,7 +41,8 @@ fated AS (
     FROM contested AS c
     UNION ALL
     SELECT
-        j.input_idx, j.line, j.row_ref, j.corpus_source, j.corpus,
+        j.input_idx, j.line, j.row_ref, j.corpus_source,
+        COALESCE(j.corpus_unless_source, j.corpus_source) AS corpus,
         COALESCE(j.src_sha256_unless_key, j.dedup_key) AS src_sha256,
         j.dedup_key, j.mos, j.mos_native, j.mos_native_scale, j.mos_std_dev,
         j.mos_problem, j.bad_value,

@@ -19,8 +19,10 @@ SELECT
     l.line,
     l.row_ref,
     l.corpus_source,
-    -- A null corpus is reported as the corpus the row was counted under.
-    COALESCE(l.row_corpus, l.corpus_source) AS corpus,
+    -- A null corpus is reported as the corpus the row was counted under. Like the hash
+    -- below, it travels only where it differs from corpus_source (almost never), and
+    -- fates.sql puts it back: COALESCE(corpus_unless_source, corpus_source).
+    NULLIF(l.row_corpus, l.corpus_source) AS corpus_unless_source,
     -- The content hash travels once: as the dedup key (below) where it is one, and as
     -- itself only where it is not. The ranking copies every column of every row several
     -- times, and a second copy of a 64-character hash was a quarter of those bytes.
