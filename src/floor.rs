@@ -36,8 +36,8 @@ use crate::writers::unified_schema::conform;
 
 /// CPU time of the process, in user space and in the kernel: what a part costs,
 /// whatever the disk or the other processes of the machine do meanwhile. The parts
-/// run one at a time; the process, not the calling thread, so the thread that writes
-/// an output's direct part (`writers::sink`) counts with its part.
+/// run one at a time; the process, not the calling thread, so the thread that hashes
+/// and writes an output's bytes (`writers::sink`) counts with its part.
 #[derive(Clone, Copy, Default)]
 struct Cpu {
     user: Duration,

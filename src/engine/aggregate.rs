@@ -350,11 +350,11 @@ fn wide_store(ctx: &SessionContext, buckets: &BucketPlan, writers: usize) -> Arc
     let open_segments = (buckets.buckets + 1) * writers.max(1);
     let segment_bytes =
         (limit / OPEN_SEGMENTS_SHARE_OF_LIMIT / open_segments).clamp(16 << 10, 4 << 20);
-    WideStore::in_pool(budget, dir, reservation).grouped(
+    Arc::new(WideStore::in_pool(budget, dir, reservation).grouped(
         buckets.buckets,
         super::key_bucket::bucket_of,
         segment_bytes,
-    )
+    ))
 }
 
 /// The share of the memory limit (one part in this many) the wide row store's open

@@ -405,7 +405,7 @@ mod tests {
             Field::new("drop_reason", DataType::Utf8, true),
         ]));
         // Key k1: two usable rows (the tighter spread wins) and a dropped one; k2 alone;
-        // k3 one usable row beside a dropped one, so not contested.
+        // k3 one usable row and a dropped one, which does not make it contested.
         let rows = RecordBatch::try_new(
             Arc::clone(&schema),
             vec![
@@ -452,10 +452,10 @@ mod tests {
         let batches = judged.collect().await.expect("run");
         let all = concat_batches(&batches[0].schema(), &batches).expect("concat");
         let idx = column(&all, "input_idx").expect("idx");
-        let idx = cast(idx, &DataType::UInt32).expect("u32");
         let idx = idx.as_primitive::<arrow::datatypes::UInt32Type>();
-        let line = cast(column(&all, "line").expect("line"), &DataType::UInt64).expect("u64");
-        let line = line.as_primitive::<UInt64Type>();
+        let line = column(&all, "line")
+            .expect("line")
+            .as_primitive::<UInt64Type>();
         let flag = |name: &str, i: usize| column(&all, name).expect("flag").as_boolean().value(i);
         let judged: Vec<(u32, u64, bool, bool)> = (0..all.num_rows())
             .map(|i| {

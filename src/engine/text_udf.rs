@@ -53,31 +53,33 @@ mod tests {
         })
     }
 
+    /// The `n` column of one query, as numbers.
+    async fn lengths_of(ctx: &SessionContext, query: &str) -> Vec<Option<u64>> {
+        let batches = ctx
+            .sql(query)
+            .await
+            .expect("plan")
+            .collect()
+            .await
+            .expect("run");
+        batches
+            .iter()
+            .flat_map(|b| {
+                b.column(0)
+                    .as_primitive::<arrow::datatypes::UInt64Type>()
+                    .iter()
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     #[tokio::test]
     async fn columns_scalars_and_nulls_through_sql() {
         let ctx = SessionContext::new();
         ctx.register_udf(lengths());
-        let batches = ctx
-            .sql("SELECT text_len(t) AS n FROM (VALUES ('abc'), (NULL), ('')) AS v(t)")
-            .await
-            .expect("plan")
-            .collect()
-            .await
-            .expect("run");
-        let n = batches[0]
-            .column(0)
-            .as_primitive::<arrow::datatypes::UInt64Type>();
-        assert_eq!(n.iter().collect::<Vec<_>>(), [Some(3), None, Some(0)]);
-        let one = ctx
-            .sql("SELECT text_len('hello') AS n")
-            .await
-            .expect("plan")
-            .collect()
-            .await
-            .expect("run");
-        let n = one[0]
-            .column(0)
-            .as_primitive::<arrow::datatypes::UInt64Type>();
-        assert_eq!(n.value(0), 5);
+        let column = "SELECT text_len(t) AS n FROM (VALUES ('abc'), (NULL), ('')) AS v(t)";
+        assert_eq!(lengths_of(&ctx, column).await, [Some(3), None, Some(0)]);
+        let scalar = "SELECT text_len('hello') AS n";
+        assert_eq!(lengths_of(&ctx, scalar).await, [Some(5)]);
     }
 }

@@ -384,7 +384,10 @@ mod tests {
             br#"{"src": "a", "src_sha256": "x", "mos": 3, "corpus": "lsvq", "width": "wide"}"#,
         )
         .expect("json");
-        let store = crate::loader::wide::WideStore::new(u64::MAX, std::env::temp_dir());
+        let store = Arc::new(crate::loader::wide::WideStore::new(
+            u64::MAX,
+            std::env::temp_dir(),
+        ));
         let mut b = ShardBatchBuilder::with_capacity(1, WideWriter::new(store));
         b.append(0, 1, &v).expect("append");
         let batch = b.finish().expect("batch");

@@ -149,22 +149,18 @@ fn unpack(r: u64) -> (usize, usize) {
 
 impl WideStore {
     /// A store that keeps up to `budget` bytes in memory and stages the rest in `staging_dir`.
-    pub fn new(budget: u64, staging_dir: PathBuf) -> Arc<Self> {
+    pub fn new(budget: u64, staging_dir: PathBuf) -> Self {
         Self::build(budget, staging_dir, None)
     }
 
     /// A store whose in-memory segments also count against the query engine's memory
     /// pool: a segment the pool cannot grant goes to disk.
-    pub fn in_pool(budget: u64, staging_dir: PathBuf, reservation: MemoryReservation) -> Arc<Self> {
+    pub fn in_pool(budget: u64, staging_dir: PathBuf, reservation: MemoryReservation) -> Self {
         Self::build(budget, staging_dir, Some(reservation))
     }
 
-    fn build(
-        budget: u64,
-        staging_dir: PathBuf,
-        reservation: Option<MemoryReservation>,
-    ) -> Arc<Self> {
-        Arc::new(Self {
+    fn build(budget: u64, staging_dir: PathBuf, reservation: Option<MemoryReservation>) -> Self {
+        Self {
             segments: RwLock::new(Vec::new()),
             staging: Mutex::new(None),
             grouping: Grouping {
@@ -179,24 +175,22 @@ impl WideStore {
             staged_total: AtomicU64::new(0),
             read_by_group: AtomicU64::new(0),
             reservation,
-        })
+        }
     }
 
     /// The same store, its records grouped as `group_of(key, groups)` groups keys, in
-    /// open segments of `segment_bytes`. Only before any writer is made.
+    /// open segments of `segment_bytes` (a store is shared only once it is built).
     pub fn grouped(
-        mut self: Arc<Self>,
+        mut self,
         groups: usize,
         group_of: fn(&[u8], u64) -> u64,
         segment_bytes: usize,
-    ) -> Arc<Self> {
-        if let Some(store) = Arc::get_mut(&mut self) {
-            store.grouping = Grouping {
-                groups: u32::try_from(groups).unwrap_or(u32::MAX - 1),
-                group_of,
-                segment_bytes: segment_bytes.max(1),
-            };
-        }
+    ) -> Self {
+        self.grouping = Grouping {
+            groups: u32::try_from(groups).unwrap_or(u32::MAX - 1),
+            group_of,
+            segment_bytes: segment_bytes.max(1),
+        };
         self
     }
 
@@ -215,7 +209,6 @@ impl WideStore {
         self.staged.load(Ordering::Relaxed)
     }
 
-    /// Bytes of records held in memory.
     /// (bytes ever staged, bytes of them read back a group at a time).
     pub fn staging_summary(&self) -> (u64, u64) {
         (
@@ -224,6 +217,7 @@ impl WideStore {
         )
     }
 
+    /// Bytes of records held in memory.
     pub fn memory_bytes(&self) -> u64 {
         self.in_memory.load(Ordering::Relaxed)
     }
@@ -505,7 +499,7 @@ impl WideWriter {
     /// A writer that forgets every row: for reading inputs only to validate them.
     pub fn discarding() -> Self {
         Self {
-            store: WideStore::new(0, std::env::temp_dir()),
+            store: Arc::new(WideStore::new(0, std::env::temp_dir())),
             open: Vec::new(),
             keep: false,
         }
@@ -731,7 +725,7 @@ mod tests {
 
     /// Stores rows from two writers under `budget`, gathers them back in reverse.
     fn round_trip(budget: u64) -> (Arc<WideStore>, Vec<u64>) {
-        let store = WideStore::new(budget, std::env::temp_dir());
+        let store = Arc::new(WideStore::new(budget, std::env::temp_dir()));
         let mut a = WideWriter::new(Arc::clone(&store));
         let mut b = WideWriter::new(Arc::clone(&store));
         // Enough rows to fill several segments.
@@ -792,7 +786,7 @@ mod tests {
 
     #[test]
     fn a_staged_record_longer_than_one_read_comes_back_whole() {
-        let store = WideStore::new(0, std::env::temp_dir());
+        let store = Arc::new(WideStore::new(0, std::env::temp_dir()));
         let mut w = WideWriter::new(Arc::clone(&store));
         let long = |i: usize| format!("{}-{i}.mp4", "clip/".repeat(60 + i));
         let refs: Vec<u64> = (0..3)
@@ -837,7 +831,8 @@ mod tests {
     #[test]
     fn a_group_is_read_whole_and_then_only_from_memory() {
         // Everything staged, in segments of about eight records.
-        let store = WideStore::new(0, std::env::temp_dir()).grouped(4, first_byte, 1 << 10);
+        let store =
+            Arc::new(WideStore::new(0, std::env::temp_dir()).grouped(4, first_byte, 1 << 10));
         let mut a = WideWriter::new(Arc::clone(&store));
         let mut b = WideWriter::new(Arc::clone(&store));
         let keys: Vec<Option<String>> = (0..4000)
@@ -893,7 +888,7 @@ mod tests {
 
     #[test]
     fn an_unknown_reference_is_an_error() {
-        let store = WideStore::new(0, std::env::temp_dir());
+        let store = Arc::new(WideStore::new(0, std::env::temp_dir()));
         assert!(
             store
                 .gather_from(&UInt64Array::from(vec![pack(7, 0)]), None)

@@ -68,7 +68,8 @@ pub struct Sink {
     direct_after: u64,
     /// The thread hashing and writing the full buffers, once there is one.
     background: Option<Background>,
-    /// Where the writing stood when it last handed a buffer back.
+    /// Where the writing stood when it last handed a buffer back: what the tests see
+    /// of a thread they cannot look into.
     progress: Progress,
 }
 
