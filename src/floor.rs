@@ -160,7 +160,12 @@ fn scan_parts(inputs: &[PathBuf]) -> Result<Vec<Part>> {
             spent: &mut read,
         });
         let mut hasher = Sha256::new();
-        while let Some((first_line, block)) = blocks.next_block().map_err(io_err)? {
+        // Each block's memory is read into again, as the scan does.
+        let mut spare = Vec::new();
+        while let Some((first_line, block)) = blocks
+            .next_block(std::mem::take(&mut spare))
+            .map_err(io_err)?
+        {
             if first_line == 1 && Storage::sniff(&block) != Storage::Plain {
                 return Err(Error::Usage(format!(
                     "the floor probe reads plain JSONL only; {} is compressed",
@@ -180,6 +185,7 @@ fn scan_parts(inputs: &[PathBuf]) -> Result<Vec<Part>> {
                 Ok::<(), Error>(())
             })?;
             parse.add_since(started);
+            spare = block;
         }
         let started = Cpu::now();
         std::hint::black_box(hasher.finalize());
