@@ -9,8 +9,9 @@
 -- Only the contested rows (a few in a hundred) are sorted by corpus within their key,
 -- to read each corpus's best row off its neighbour (LAG).
 --
--- The corpus and the content hash come back here: where they equal corpus_source and
--- the dedup key, the rows carried them only as those (unified.sql).
+-- The corpus and the content hash still travel only where they differ from
+-- corpus_source and the dedup key (unified.sql): the kept rows are spooled like that
+-- at scale, and output_order.sql puts them back after the merge.
 WITH contested AS (
     SELECT
         j.*,
@@ -26,8 +27,7 @@ WITH contested AS (
 fated AS (
     SELECT
         c.input_idx, c.line, c.row_ref, c.corpus_source,
-        COALESCE(c.corpus_unless_source, c.corpus_source) AS corpus,
-        COALESCE(c.src_sha256_unless_key, c.dedup_key) AS src_sha256,
+        c.corpus_unless_source, c.src_sha256_unless_key,
         c.dedup_key, c.mos, c.mos_native, c.mos_native_scale, c.mos_std_dev,
         c.mos_problem, c.bad_value,
         CASE
@@ -42,8 +42,7 @@ fated AS (
     UNION ALL
     SELECT
         j.input_idx, j.line, j.row_ref, j.corpus_source,
-        COALESCE(j.corpus_unless_source, j.corpus_source) AS corpus,
-        COALESCE(j.src_sha256_unless_key, j.dedup_key) AS src_sha256,
+        j.corpus_unless_source, j.src_sha256_unless_key,
         j.dedup_key, j.mos, j.mos_native, j.mos_native_scale, j.mos_std_dev,
         j.mos_problem, j.bad_value,
         -- Uncontested and usable: the only usable row of its key, so its winner.
@@ -51,8 +50,12 @@ fated AS (
     FROM judged AS j
     WHERE NOT j.contested
 )
--- Byte-wise, as the reference sorts its output; output_order.sql merges the buckets.
+-- Byte-wise by (corpus_source, src_sha256, dedup_key), as the reference sorts its
+-- output; output_order.sql merges the buckets, and puts the hash back.
 -- (sort_prefix(s), s sorts as s does, faster: see src/engine/sort_prefix.rs.)
 SELECT *
 FROM fated
-ORDER BY corpus_source, sort_prefix(src_sha256), src_sha256, dedup_key
+ORDER BY corpus_source,
+         sort_prefix(COALESCE(src_sha256_unless_key, dedup_key)),
+         COALESCE(src_sha256_unless_key, dedup_key),
+         dedup_key

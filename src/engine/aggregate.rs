@@ -12,7 +12,11 @@ use arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Float64Type, SchemaRef, UInt64Type};
 use datafusion::catalog::streaming::StreamingTable;
+use datafusion::common::DFSchema;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryLimit};
+use datafusion::logical_expr::simplify::SimplifyContext;
+use datafusion::optimizer::simplify_expressions::ExprSimplifier;
+use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::streaming::PartitionStream;
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
@@ -279,17 +283,7 @@ async fn merge_in_output_order(
     if partitions.is_empty() {
         return Ok(());
     }
-    // The order each run is in, as output_order.sql asks for it (ascending, nulls last).
-    let order = ["corpus_source", "src_sha256", "dedup_key"]
-        .map(|c| datafusion::prelude::col(c).sort(true, false))
-        .to_vec();
-    let ranked = StreamingTable::try_new(Arc::clone(schema), partitions)?.with_sort_order(order);
-    ctx.register_table("ranked", Arc::new(ranked))?;
-    let merge = ctx
-        .sql(sql::OUTPUT_ORDER)
-        .await?
-        .create_physical_plan()
-        .await?;
+    let merge = merge_plan(ctx, schema, partitions).await?;
     log::debug!(
         "merge plan:\n{}",
         datafusion::physical_plan::displayable(merge.as_ref()).indent(false)
@@ -299,6 +293,47 @@ async fn merge_in_output_order(
         sink(&batch?)?;
     }
     Ok(())
+}
+
+/// The order each run is in (fates.sql), as output_order.sql asks for it: ascending,
+/// nulls last.
+const RUN_ORDER: [&str; 3] = [
+    "corpus_source",
+    "COALESCE(src_sha256_unless_key, dedup_key)",
+    "dedup_key",
+];
+
+/// output_order.sql over the runs (`partitions`, each in `RUN_ORDER`), planned.
+///
+/// The runs are declared in `RUN_ORDER`, each expression simplified as the planner
+/// simplifies the query's own (it writes COALESCE as a CASE), so the planner sees they
+/// already are in the order the query asks for, and merges them rather than sorting
+/// each one again.
+async fn merge_plan(
+    ctx: &SessionContext,
+    schema: &SchemaRef,
+    partitions: Vec<Arc<dyn PartitionStream>>,
+) -> Result<Arc<dyn ExecutionPlan>> {
+    let df_schema = Arc::new(DFSchema::try_from(Arc::clone(schema))?);
+    let simplifier = ExprSimplifier::new(
+        SimplifyContext::builder()
+            .with_schema(Arc::clone(&df_schema))
+            .build(),
+    );
+    let order = RUN_ORDER
+        .iter()
+        .map(|text| {
+            let expr = simplifier.simplify(ctx.parse_sql_expr(text, &df_schema)?)?;
+            Ok(expr.sort(true, false))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let ranked = StreamingTable::try_new(Arc::clone(schema), partitions)?.with_sort_order(order);
+    ctx.register_table("ranked", Arc::new(ranked))?;
+    Ok(ctx
+        .sql(sql::OUTPUT_ORDER)
+        .await?
+        .create_physical_plan()
+        .await?)
 }
 
 /// The share of the memory limit the wide row store may keep in memory (one part in
@@ -491,4 +526,113 @@ fn repr(v: f64) -> String {
 
 fn quote(s: &str) -> String {
     crate::json::text::py_repr(&crate::json::Value::Str(s.into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::datatypes::{DataType, Field, Schema};
+    use datafusion::execution::TaskContext;
+    use datafusion::physical_plan::SendableRecordBatchStream;
+    use datafusion::physical_plan::displayable;
+    use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+
+    /// One run held in memory.
+    #[derive(Debug)]
+    struct Run(RecordBatch);
+
+    impl PartitionStream for Run {
+        fn schema(&self) -> &SchemaRef {
+            self.0.schema_ref()
+        }
+
+        fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+            let batch = self.0.clone();
+            Box::pin(RecordBatchStreamAdapter::new(
+                batch.schema(),
+                futures::stream::once(async move { Ok(batch) }),
+            ))
+        }
+    }
+
+    /// A row of a run: corpus_source, src_sha256_unless_key, dedup_key, corpus_unless_source.
+    type Row = (
+        &'static str,
+        Option<&'static str>,
+        &'static str,
+        Option<&'static str>,
+    );
+
+    fn run(schema: &SchemaRef, rows: &[Row]) -> Run {
+        let text = |f: fn(&Row) -> Option<&'static str>| -> Arc<dyn Array> {
+            Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>()))
+        };
+        Run(RecordBatch::try_new(
+            Arc::clone(schema),
+            vec![
+                text(|r| Some(r.0)),
+                text(|r| r.1),
+                text(|r| Some(r.2)),
+                text(|r| r.3),
+            ],
+        )
+        .expect("run"))
+    }
+
+    /// The runs are merged in output order, not sorted again, and the hash and the
+    /// corpus a row carried only as its key and its corpus_source come back.
+    #[tokio::test]
+    async fn runs_are_merged_in_output_order_with_their_hash_and_corpus_restored() {
+        let text = |name: &str| Field::new(name, DataType::Utf8, true);
+        let schema = Arc::new(Schema::new(vec![
+            text("corpus_source"),
+            text("src_sha256_unless_key"),
+            text("dedup_key"),
+            text("corpus_unless_source"),
+        ]));
+        // In each run's order: by corpus_source, then the hash (the key where the row
+        // carries none of its own), then the key.
+        let first = run(
+            &schema,
+            &[
+                ("a", None, "k2", None),
+                ("a", Some("k5"), "__nokey__/x/a", Some("other")),
+                ("b", None, "k1", None),
+            ],
+        );
+        let second = run(
+            &schema,
+            &[
+                ("a", Some(""), "__nokey__/y/a", None),
+                ("a", None, "k3", None),
+                ("b", None, "k0", Some("b2")),
+            ],
+        );
+        let ctx = SessionContext::new();
+        let plan = merge_plan(&ctx, &schema, vec![Arc::new(first), Arc::new(second)])
+            .await
+            .expect("plan");
+        let shown = displayable(plan.as_ref()).indent(true).to_string();
+        assert!(shown.contains("SortPreservingMergeExec"), "{shown}");
+        assert!(
+            !shown.contains("SortExec:"),
+            "the runs are sorted again:\n{shown}"
+        );
+
+        let batches = datafusion::physical_plan::collect(plan, ctx.task_ctx())
+            .await
+            .expect("merge");
+        let all = arrow::compute::concat_batches(&batches[0].schema(), &batches).expect("concat");
+        let strings = |name: &str| -> Vec<String> {
+            let c = cast(all.column_by_name(name).expect(name), &DataType::Utf8).expect("cast");
+            c.as_string::<i32>()
+                .iter()
+                .map(|v| v.unwrap_or("NULL").to_owned())
+                .collect()
+        };
+        assert_eq!(strings("src_sha256"), ["", "k2", "k3", "k5", "k0", "k1"]);
+        assert_eq!(strings("corpus"), ["a", "a", "a", "other", "b2", "b"]);
+        assert!(all.column_by_name("src_sha256_unless_key").is_none());
+        assert!(all.column_by_name("corpus_unless_source").is_none());
+    }
 }

@@ -48,9 +48,9 @@ const REJECT_COLUMNS: [&str; 9] = [
 /// columns would add an eighth to those bytes.
 const RUN_COLUMNS: [&str; 8] = [
     "corpus_source",
-    "src_sha256",
+    "src_sha256_unless_key",
     "dedup_key",
-    "corpus",
+    "corpus_unless_source",
     "mos",
     "mos_native",
     "mos_native_scale",
