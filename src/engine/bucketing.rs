@@ -21,14 +21,15 @@ use crate::error::{Error, Result};
 
 /// Memory of the narrow rows per byte of JSONL input, generously: measured at about
 /// 0.45 on shards shaped like the adapters' output when a row carried its 64-character
-/// hash twice. It now carries it once until the output sort, which holds both again
-/// (unified.sql, fates.sql): more generous still, and kept for that sort.
+/// hash twice. It now carries it once from the scan to the merge (unified.sql,
+/// output_order.sql): more generous still, and kept, the margin being cheap.
 const NARROW_BYTES_PER_INPUT_BYTE: f64 = 0.6;
 /// A narrow row's size in memory, for sizing batches; measured at about 230 bytes with
 /// the hash twice (see above).
 const NARROW_ROW_BYTES: usize = 256;
-/// A ranked row's size (the columns the writers need, descriptive fields included),
-/// for sizing the merge's batches; about 350 bytes on the adapters' shards.
+/// A ranked row's size in the merge (the columns the writers need, descriptive fields
+/// included, the hash restored), for sizing its batches; about 350 bytes on the
+/// adapters' shards.
 const RUN_ROW_BYTES: usize = 384;
 /// One bucket's rows are at most this part of its ranking worker's pool: ranking a
 /// bucket holds it about three times (the dedup-order sort, the bucket in that order,
