@@ -10,27 +10,41 @@
 -- ranking is read off neighbours (LAG, LEAD) in one order per bucket rather than
 -- computed per key (PARTITION BY dedup_key): with millions of keys of one or two rows
 -- each, a window partitioned by key pays a fixed cost per key that dwarfs the work.
+WITH rated AS (
+    SELECT
+        b.*,
+        -- Rating spread as a dedup criterion: missing, zero or non-finite means
+        -- "unknown" (NULL), which loses to any real spread. (Derived here, not in
+        -- unified.sql: a column less in every spooled row.)
+        CASE
+            WHEN b.mos_std_dev > 0
+             AND NOT isnan(b.mos_std_dev)
+             AND b.mos_std_dev < CAST('Infinity' AS DOUBLE)
+            THEN b.mos_std_dev
+        END AS uncertainty
+    FROM bucket_rows AS b
+)
 SELECT
-    b.*,
+    r.*,
     -- A dedup key is never NULL (unified.sql), so the first row's missing neighbour
     -- counts as another key.
-    LAG(b.dedup_key) OVER dedup_order IS DISTINCT FROM b.dedup_key AS is_winner,
+    LAG(r.dedup_key) OVER dedup_order IS DISTINCT FROM r.dedup_key AS is_winner,
     -- Usable rows come first in this order, so a usable row's neighbour with the same
     -- key is usable too, except the one after the last usable row: that may flag a key
     -- as contested that is not, which costs a little time and changes no fate.
     -- (IS NOT DISTINCT FROM: never NULL, also on the first and the last row.)
-    b.drop_reason IS NULL
-        AND ((LAG(b.dedup_key) OVER dedup_order IS NOT DISTINCT FROM b.dedup_key)
-          OR (LEAD(b.dedup_key) OVER dedup_order IS NOT DISTINCT FROM b.dedup_key)) AS contested,
+    r.drop_reason IS NULL
+        AND ((LAG(r.dedup_key) OVER dedup_order IS NOT DISTINCT FROM r.dedup_key)
+          OR (LEAD(r.dedup_key) OVER dedup_order IS NOT DISTINCT FROM r.dedup_key)) AS contested,
     -- The number of rows in the bucket, which nothing reads: its frame, the whole bucket, is
     -- what makes DataFusion evaluate these windows over the sorted bucket at once (LAG and
     -- LEAD as shifted columns) rather than row by row with a value object per row and
     -- neighbour, 4 % less CPU at 3M rows. (LAG and LEAD ignore the frame.)
     COUNT(*) OVER dedup_order AS bucket_size
-FROM bucket_rows AS b
+FROM rated AS r
 WINDOW dedup_order AS (
     -- sort_prefix(k), k sorts as k does, faster (see src/engine/sort_prefix.rs).
-    ORDER BY b.drop_reason NULLS FIRST, sort_prefix(b.dedup_key), b.dedup_key,
-             b.uncertainty ASC NULLS LAST, b.input_idx, b.line
+    ORDER BY r.drop_reason NULLS FIRST, sort_prefix(r.dedup_key), r.dedup_key,
+             r.uncertainty ASC NULLS LAST, r.input_idx, r.line
     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
 )

@@ -21,25 +21,18 @@ SELECT
     l.corpus_source,
     -- A null corpus is reported as the corpus the row was counted under. Like the hash
     -- below, it travels only where it differs from corpus_source (almost never), and
-    -- fates.sql puts it back: COALESCE(corpus_unless_source, corpus_source).
+    -- output_order.sql puts it back: COALESCE(corpus_unless_source, corpus_source).
     NULLIF(l.row_corpus, l.corpus_source) AS corpus_unless_source,
     -- The content hash travels once: as the dedup key (below) where it is one, and as
     -- itself only where it is not. The ranking copies every column of every row several
     -- times, and a second copy of a 64-character hash was a quarter of those bytes.
-    -- fates.sql puts it back: COALESCE(src_sha256_unless_key, dedup_key).
+    -- output_order.sql puts it back: COALESCE(src_sha256_unless_key, dedup_key).
     CASE WHEN NOT l.sha_is_key THEN l.src_sha256 END AS src_sha256_unless_key,
     sc.slope * l.mos_native + sc.intercept AS mos,
     l.mos_native,
     sc.scale_label AS mos_native_scale,
+    -- The rating spread; dedup_order.sql reads the dedup criterion off it.
     l.mos_std_dev,
-    -- Rating spread as a dedup criterion: missing, zero or non-finite means
-    -- "unknown" (NULL), which loses to any real spread.
-    CASE
-        WHEN l.mos_std_dev > 0
-         AND NOT isnan(l.mos_std_dev)
-         AND l.mos_std_dev < CAST('Infinity' AS DOUBLE)
-        THEN l.mos_std_dev
-    END AS uncertainty,
     -- Rows without a content hash never merge across corpora.
     CASE
         WHEN l.sha_is_key THEN l.src_sha256

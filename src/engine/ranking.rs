@@ -401,7 +401,7 @@ mod tests {
             Field::new("input_idx", DataType::UInt32, false),
             Field::new("line", DataType::UInt64, false),
             Field::new("dedup_key", DataType::Utf8, false),
-            Field::new("uncertainty", DataType::Float64, true),
+            Field::new("mos_std_dev", DataType::Float64, true),
             Field::new("drop_reason", DataType::Utf8, true),
         ]));
         // Key k1: two usable rows (the tighter spread wins) and a dropped one; k2 alone;
