@@ -373,7 +373,23 @@ impl WideStore {
         let segs = self.segments.read().unwrap_or_else(|e| e.into_inner());
         let file = self.staging_file();
         let mut scratch = Vec::new();
-        for &r in refs.values().iter() {
+        let refs = refs.values();
+        for (i, &r) in refs.iter().enumerate() {
+            // The records are read in output order, all over the bucket's group: without
+            // a hint ahead, nearly every one waits for memory.
+            if let Some(&ahead) = refs.get(i + PREFETCH_AHEAD) {
+                let (seg, offset) = unpack(ahead);
+                match segs.get(seg).map(|s| &s.segment) {
+                    Some(Segment::Memory(data)) => prefetch(data, offset),
+                    Some(Segment::Staged { .. }) => {
+                        if let Some((data, at)) = loaded.and_then(|l| l.locate(seg as u32, offset))
+                        {
+                            prefetch(data, at);
+                        }
+                    }
+                    _ => {}
+                }
+            }
             let (seg, offset) = unpack(r);
             let rec = match segs.get(seg).map(|s| &s.segment) {
                 Some(Segment::Memory(data)) => record_at(data, offset),
@@ -413,12 +429,38 @@ impl LoadedGroup {
     }
 
     fn record(&self, segment: u32, offset: usize) -> Option<&[u8]> {
+        let (data, at) = self.locate(segment, offset)?;
+        record_at(data, at)
+    }
+
+    /// Where a record is, without reading it.
+    fn locate(&self, segment: u32, offset: usize) -> Option<(&[u8], usize)> {
         let i = self
             .starts
             .binary_search_by_key(&segment, |&(id, _)| id)
             .ok()?;
-        record_at(&self.data, self.starts[i].1 + offset)
+        Some((&self.data, self.starts[i].1 + offset))
     }
+}
+
+/// Records the gather asks memory for ahead of the one it decodes: enough to cover a
+/// miss to memory (a few hundred cycles) with the decoding of the records between.
+const PREFETCH_AHEAD: usize = 16;
+
+/// Asks for the cache lines of the record at `at` in `data` (its first two: a record
+/// is about 125 bytes), without waiting for them.
+fn prefetch(data: &[u8], at: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for line in [at, at + 64] {
+        if line < data.len() {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            // SAFETY: SSE is part of x86_64; a prefetch reads nothing and never faults,
+            // and the address is inside `data` anyway.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(data.as_ptr().wrapping_add(line).cast::<i8>()) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (data, at);
 }
 
 /// Frees a range of the staging file's disk space (a hole reads as zeros). False where
