@@ -25,6 +25,7 @@ mod json;
 mod loader;
 mod merge;
 mod paths;
+mod prefetch;
 mod progress;
 mod scales_file;
 mod sha;

@@ -46,9 +46,7 @@ impl FloatMemo {
     /// Appends exactly what `write_float(out, v)` appends.
     pub fn write(&mut self, out: &mut Vec<u8>, v: f64) {
         let bits = v.to_bits();
-        // Fibonacci hashing: the high bits of the product mix every bit of the value.
-        let at = (bits.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SLOT_BITS)) as usize;
-        let slot = &mut self.slots[at];
+        let slot = &mut self.slots[slot_of(bits)];
         if slot.bits == bits {
             out.extend_from_slice(&slot.text[..usize::from(slot.len)]);
             return;
@@ -64,6 +62,20 @@ impl FloatMemo {
             slot.text[..text.len()].copy_from_slice(text);
         }
     }
+}
+
+impl FloatMemo {
+    /// Asks memory for the slot of `v`, which `write` will read a few rows later: the
+    /// memo is larger than the cache, and its slots are read in no order.
+    pub fn prefetch(&self, v: f64) {
+        crate::prefetch::prefetch(&self.slots, slot_of(v.to_bits()));
+    }
+}
+
+/// The slot of a float's bits. Fibonacci hashing: the high bits of the product mix
+/// every bit of the value.
+fn slot_of(bits: u64) -> usize {
+    (bits.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - SLOT_BITS)) as usize
 }
 
 #[cfg(test)]

@@ -380,11 +380,11 @@ impl WideStore {
             if let Some(&ahead) = refs.get(i + PREFETCH_AHEAD) {
                 let (seg, offset) = unpack(ahead);
                 match segs.get(seg).map(|s| &s.segment) {
-                    Some(Segment::Memory(data)) => prefetch(data, offset),
+                    Some(Segment::Memory(data)) => prefetch_record(data, offset),
                     Some(Segment::Staged { .. }) => {
                         if let Some((data, at)) = loaded.and_then(|l| l.locate(seg as u32, offset))
                         {
-                            prefetch(data, at);
+                            prefetch_record(data, at);
                         }
                     }
                     _ => {}
@@ -447,20 +447,11 @@ impl LoadedGroup {
 /// miss to memory (a few hundred cycles) with the decoding of the records between.
 const PREFETCH_AHEAD: usize = 16;
 
-/// Asks for the cache lines of the record at `at` in `data` (its first two: a record
-/// is about 125 bytes), without waiting for them.
-fn prefetch(data: &[u8], at: usize) {
-    #[cfg(target_arch = "x86_64")]
-    for line in [at, at + 64] {
-        if line < data.len() {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            // SAFETY: SSE is part of x86_64; a prefetch reads nothing and never faults,
-            // and the address is inside `data` anyway.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(data.as_ptr().wrapping_add(line).cast::<i8>()) };
-        }
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = (data, at);
+/// Asks for the first two cache lines of the record at `at` in `data` (a record is
+/// about 125 bytes).
+fn prefetch_record(data: &[u8], at: usize) {
+    crate::prefetch::prefetch(data, at);
+    crate::prefetch::prefetch(data, at + 64);
 }
 
 /// Frees a range of the staging file's disk space (a hole reads as zeros). False where

@@ -16,6 +16,10 @@ use crate::json::float_memo::FloatMemo;
 use crate::json::write::{write_int, write_str};
 use crate::paths::shown;
 
+/// Rows ahead whose float texts are asked of memory while a line is written: a line
+/// takes about as long as a miss to memory.
+const MEMO_AHEAD: usize = 4;
+
 /// One key of the line: its position in the schema, type, and the text before its value.
 struct Key {
     index: usize,
@@ -78,6 +82,13 @@ impl UnifiedJsonlWriter {
     pub fn write_batch(&mut self, batch: &RecordBatch) -> Result<()> {
         let mut columns = columns(&mut self.keys, batch)?;
         for i in 0..batch.num_rows() {
+            for (_, col) in &columns {
+                if let Column::Float(a, memo) = col
+                    && i + MEMO_AHEAD < a.len()
+                {
+                    memo.prefetch(a.value(i + MEMO_AHEAD));
+                }
+            }
             let l = &mut self.line;
             l.clear();
             for (n, (prefix, col)) in columns.iter_mut().enumerate() {
