@@ -60,10 +60,30 @@ impl UnifiedParquetWriter {
     }
 
     /// Writes a batch already conformed to the unified schema.
+    ///
+    /// Only rows that straddle an encoder batch are copied into the re-batcher: the
+    /// merge hands over batches of exactly `ENCODER_BATCH_ROWS` rows, which go to the
+    /// encoder as they are, uncopied (a copy of every output row: 51 MB on the
+    /// realistic set, 2.7 GB at 10M rows).
     pub fn write_batch(&mut self, batch: &RecordBatch) -> Result<()> {
         self.rows += batch.num_rows() as u64;
-        self.rebatch.push_batch(batch.clone())?;
-        self.encode_completed()
+        let mut rest = batch.clone();
+        let buffered = self.rebatch.get_buffered_rows();
+        if buffered > 0 {
+            // Top up the encoder batch the last call left unfinished, in order.
+            let top_up = (ENCODER_BATCH_ROWS - buffered).min(rest.num_rows());
+            self.rebatch.push_batch(rest.slice(0, top_up))?;
+            rest = rest.slice(top_up, rest.num_rows() - top_up);
+            self.encode_completed()?;
+        }
+        while rest.num_rows() >= ENCODER_BATCH_ROWS {
+            self.writer.write(&rest.slice(0, ENCODER_BATCH_ROWS))?;
+            rest = rest.slice(ENCODER_BATCH_ROWS, rest.num_rows() - ENCODER_BATCH_ROWS);
+        }
+        if rest.num_rows() > 0 {
+            self.rebatch.push_batch(rest)?;
+        }
+        Ok(())
     }
 
     fn encode_completed(&mut self) -> Result<()> {
