@@ -62,9 +62,7 @@ impl FloatMemo {
             slot.text[..text.len()].copy_from_slice(text);
         }
     }
-}
 
-impl FloatMemo {
     /// Asks memory for the slot of `v`, which `write` will read a few rows later: the
     /// memo is larger than the cache, and its slots are read in no order.
     pub fn prefetch(&self, v: f64) {

@@ -377,35 +377,28 @@ impl WideStore {
         for (i, &r) in refs.iter().enumerate() {
             // The records are read in output order, all over the bucket's group: without
             // a hint ahead, nearly every one waits for memory.
-            if let Some(&ahead) = refs.get(i + PREFETCH_AHEAD) {
-                let (seg, offset) = unpack(ahead);
-                match segs.get(seg).map(|s| &s.segment) {
-                    Some(Segment::Memory(data)) => prefetch_record(data, offset),
-                    Some(Segment::Staged { .. }) => {
-                        if let Some((data, at)) = loaded.and_then(|l| l.locate(seg as u32, offset))
-                        {
-                            prefetch_record(data, at);
-                        }
-                    }
-                    _ => {}
-                }
+            if let Some((data, at)) = refs
+                .get(i + PREFETCH_AHEAD)
+                .and_then(|&ahead| in_memory(&segs, loaded, ahead))
+            {
+                prefetch_record(data, at);
             }
-            let (seg, offset) = unpack(r);
-            let rec = match segs.get(seg).map(|s| &s.segment) {
-                Some(Segment::Memory(data)) => record_at(data, offset),
-                Some(Segment::Staged { offset: base, .. }) => {
-                    match loaded.and_then(|l| l.record(seg as u32, offset)) {
-                        Some(rec) => Some(rec),
-                        None => {
+            let rec = match in_memory(&segs, loaded, r) {
+                Some((data, at)) => record_at(data, at),
+                None => {
+                    let (seg, offset) = unpack(r);
+                    match segs.get(seg).map(|s| &s.segment) {
+                        // Staged, and its group not read back: one read of its own.
+                        Some(Segment::Staged { offset: base, .. }) => {
                             let file = file.as_ref().ok_or(WideError::Dangling(r))?;
                             Some(
                                 read_staged(file, base + offset as u64, &mut scratch)
                                     .map_err(|e| self.staging_error(e))?,
                             )
                         }
+                        _ => None,
                     }
                 }
-                _ => None,
             };
             out.append(rec.ok_or(WideError::Dangling(r))?)
                 .ok_or(WideError::Dangling(r))?;
@@ -428,11 +421,6 @@ impl LoadedGroup {
         self.data.len()
     }
 
-    fn record(&self, segment: u32, offset: usize) -> Option<&[u8]> {
-        let (data, at) = self.locate(segment, offset)?;
-        record_at(data, at)
-    }
-
     /// Where a record is, without reading it.
     fn locate(&self, segment: u32, offset: usize) -> Option<(&[u8], usize)> {
         let i = self
@@ -440,6 +428,21 @@ impl LoadedGroup {
             .binary_search_by_key(&segment, |&(id, _)| id)
             .ok()?;
         Some((&self.data, self.starts[i].1 + offset))
+    }
+}
+
+/// Where record `r` sits in memory, unread: in a memory segment, or in its group read
+/// back whole (`loaded`). `None` for a record that is only on disk, or unknown.
+fn in_memory<'a>(
+    segs: &'a [Slot],
+    loaded: Option<&'a LoadedGroup>,
+    r: u64,
+) -> Option<(&'a [u8], usize)> {
+    let (seg, offset) = unpack(r);
+    match &segs.get(seg)?.segment {
+        Segment::Memory(data) => Some((data, offset)),
+        Segment::Staged { .. } => loaded?.locate(u32::try_from(seg).ok()?, offset),
+        Segment::Open => None,
     }
 }
 
