@@ -25,7 +25,8 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::json::parse::{Value, parse_line};
+use crate::json::{Record, Value};
+use crate::loader::batch::{ROW_FIELDS, parse_row, row_field_slot};
 use crate::loader::scan::{LineBlocks, for_each_line};
 use crate::paths::shown;
 use crate::shard_file::Storage;
@@ -110,12 +111,17 @@ struct Keys {
 }
 
 impl Keys {
-    fn push(&mut self, input: u32, line: u64, row: &Value) {
-        let sha = match row.get("src_sha256") {
+    /// `row` as the loader parses it (`parse_row`).
+    fn push(&mut self, input: u32, line: u64, row: &Record<ROW_FIELDS>) {
+        let member = |key| match (row, row_field_slot(key)) {
+            (Record::Object(slots), Some(slot)) => slots.get(slot).and_then(Option::as_ref),
+            _ => None,
+        };
+        let sha = match member("src_sha256") {
             Some(Value::Str(s)) => s.as_ref(),
             _ => "",
         };
-        let spread = match row.get("mos_std_dev") {
+        let spread = match member("mos_std_dev") {
             Some(Value::Float(f)) if *f > 0.0 && f.is_finite() => Some(*f),
             _ => None,
         };
@@ -178,7 +184,7 @@ fn scan_parts(inputs: &[PathBuf]) -> Result<Vec<Part>> {
             bytes += block.len() as u64;
             let started = Cpu::now();
             for_each_line(&block, first_line, |line_no, line| {
-                let row = parse_line(line)
+                let row = parse_row(line)
                     .map_err(|e| Error::Usage(format!("{} line {line_no}: {e}", shown(path))))?;
                 keys.push(idx as u32, line_no, &row);
                 rows += 1;

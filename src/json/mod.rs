@@ -7,4 +7,4 @@ pub mod text;
 pub mod word;
 pub mod write;
 
-pub use parse::{Value, parse_line};
+pub use parse::{Record, Value, parse_line, parse_record};

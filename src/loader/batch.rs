@@ -11,8 +11,9 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use super::fields::{FieldError, float_field, int_field, mos_value, text_or_empty, text_raw};
 use super::wide::{WideError, WideRow, WideWriter};
-use crate::json::Value;
+use crate::json::parse::ParseError;
 use crate::json::text::{py_repr, py_text};
+use crate::json::{Record, Value, parse_record};
 
 /// The `shards` table: lineage, the fields any decision needs, and what could not be
 /// read. The descriptive fields of a row wait in the wide store (`row_ref` points there)
@@ -78,11 +79,39 @@ pub enum AppendError {
     Wide(#[from] WideError),
 }
 
-/// The fields of a row the loader reads, found in one pass over the row's members
-/// rather than one search per field: a shard row has about sixteen members and the
-/// loader reads fifteen of them. The parser has already resolved repeated keys (the
-/// last value wins, as in Python), so each key occurs once.
-#[derive(Default)]
+/// How many members of a row the loader reads.
+pub const ROW_FIELDS: usize = 15;
+
+/// The slot of each member the loader reads (see [`parse_record`]); `RowFields::of` takes
+/// them apart in the same order.
+pub fn row_field_slot(key: &str) -> Option<usize> {
+    Some(match key {
+        "src" => 0,
+        "src_sha256" => 1,
+        "corpus" => 2,
+        "corpus_source" => 3,
+        "mos" => 4,
+        "width" => 5,
+        "height" => 6,
+        "framerate" => 7,
+        "duration_s" => 8,
+        "pix_fmt" => 9,
+        "encoder_upstream" => 10,
+        "mos_std_dev" => 11,
+        "n_ratings" => 12,
+        "corpus_version" => 13,
+        "ingested_at_utc" => 14,
+        _ => return None,
+    })
+}
+
+/// Parses a shard line into the members the loader reads.
+pub fn parse_row(line: &[u8]) -> Result<Record<'_, ROW_FIELDS>, ParseError> {
+    parse_record(line, row_field_slot)
+}
+
+/// The fields of a row the loader reads, sorted into their slots by the parser (a
+/// repeated key keeps its last value, as in Python).
 struct RowFields<'v, 'a> {
     src: Option<&'v Value<'a>>,
     src_sha256: Option<&'v Value<'a>>,
@@ -102,51 +131,63 @@ struct RowFields<'v, 'a> {
 }
 
 impl<'v, 'a> RowFields<'v, 'a> {
-    /// Checks the hard rules (an object carrying every required key) and finds the fields.
-    fn of(row: &'v Value<'a>) -> Result<Self, RowError> {
-        let Value::Object(members) = row else {
-            return Err(RowError::NotAnObject(row.type_name()));
+    /// Checks the hard rules (an object carrying every required key) and names the fields.
+    fn of(row: &'v Record<'a, ROW_FIELDS>) -> Result<Self, RowError> {
+        let slots = match row {
+            Record::Object(slots) => slots,
+            Record::Other(value) => return Err(RowError::NotAnObject(value.type_name())),
         };
-        let mut f = Self::default();
-        for (key, value) in members {
-            let slot = match key.as_ref() {
-                "src" => &mut f.src,
-                "src_sha256" => &mut f.src_sha256,
-                "corpus" => &mut f.corpus,
-                "corpus_source" => &mut f.corpus_source,
-                "mos" => &mut f.mos,
-                "width" => &mut f.width,
-                "height" => &mut f.height,
-                "framerate" => &mut f.framerate,
-                "duration_s" => &mut f.duration_s,
-                "pix_fmt" => &mut f.pix_fmt,
-                "encoder_upstream" => &mut f.encoder_upstream,
-                "mos_std_dev" => &mut f.mos_std_dev,
-                "n_ratings" => &mut f.n_ratings,
-                "corpus_version" => &mut f.corpus_version,
-                "ingested_at_utc" => &mut f.ingested_at_utc,
-                _ => continue,
-            };
-            *slot = Some(value);
-        }
+        // In `row_field_slot`'s order.
+        let [
+            src,
+            src_sha256,
+            corpus,
+            corpus_source,
+            mos,
+            width,
+            height,
+            framerate,
+            duration_s,
+            pix_fmt,
+            encoder_upstream,
+            mos_std_dev,
+            n_ratings,
+            corpus_version,
+            ingested_at_utc,
+        ] = slots.each_ref().map(Option::as_ref);
         // The keys a row must carry (present, even if null) or the whole run stops,
         // sorted, as the reference prints the missing ones.
         let required = [
-            ("corpus", f.corpus),
-            ("mos", f.mos),
-            ("src", f.src),
-            ("src_sha256", f.src_sha256),
+            ("corpus", corpus),
+            ("mos", mos),
+            ("src", src),
+            ("src_sha256", src_sha256),
         ];
         let missing: Vec<&'static str> = required
             .iter()
             .filter(|(_, v)| v.is_none())
             .map(|(k, _)| *k)
             .collect();
-        if missing.is_empty() {
-            Ok(f)
-        } else {
-            Err(RowError::MissingKeys(missing))
+        if !missing.is_empty() {
+            return Err(RowError::MissingKeys(missing));
         }
+        Ok(Self {
+            src,
+            src_sha256,
+            corpus,
+            corpus_source,
+            mos,
+            width,
+            height,
+            framerate,
+            duration_s,
+            pix_fmt,
+            encoder_upstream,
+            mos_std_dev,
+            n_ratings,
+            corpus_version,
+            ingested_at_utc,
+        })
     }
 }
 
@@ -217,7 +258,7 @@ impl ShardBatchBuilder {
         &mut self,
         input_idx: u32,
         line: u64,
-        row: &Value<'_>,
+        row: &Record<'_, ROW_FIELDS>,
     ) -> Result<(), AppendError> {
         let row = RowFields::of(row)?;
 
@@ -346,16 +387,76 @@ impl ShardBatchBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::json::parse_line;
 
     /// The hard rules alone: an object carrying every required key.
-    fn validate(row: &Value<'_>) -> Result<(), RowError> {
+    fn validate(row: &Record<'_, ROW_FIELDS>) -> Result<(), RowError> {
         RowFields::of(row).map(|_| ())
     }
 
     #[test]
+    fn every_member_lands_in_its_own_field() {
+        let names = [
+            "src",
+            "src_sha256",
+            "corpus",
+            "corpus_source",
+            "mos",
+            "width",
+            "height",
+            "framerate",
+            "duration_s",
+            "pix_fmt",
+            "encoder_upstream",
+            "mos_std_dev",
+            "n_ratings",
+            "corpus_version",
+            "ingested_at_utc",
+        ];
+        // Each member's value is its own name, listed backwards among unread members.
+        let members: Vec<String> = names
+            .iter()
+            .rev()
+            .map(|n| format!(r#""{n}": "{n}", "x_{n}": [{{"{n}": 0}}]"#))
+            .collect();
+        let line = format!("{{{}}}", members.join(", "));
+        let row = parse_row(line.as_bytes()).expect("json");
+        let f = RowFields::of(&row).expect("fields");
+        let found = [
+            f.src,
+            f.src_sha256,
+            f.corpus,
+            f.corpus_source,
+            f.mos,
+            f.width,
+            f.height,
+            f.framerate,
+            f.duration_s,
+            f.pix_fmt,
+            f.encoder_upstream,
+            f.mos_std_dev,
+            f.n_ratings,
+            f.corpus_version,
+            f.ingested_at_utc,
+        ];
+        for (name, value) in names.iter().zip(found) {
+            assert_eq!(value, Some(&Value::Str((*name).into())), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_repeated_key_keeps_its_last_value() {
+        let v = parse_row(
+            br#"{"mos": 1, "src": "a", "src_sha256": "x", "mos": 2.5, "corpus": "lsvq", "src": "b"}"#,
+        )
+        .expect("json");
+        let f = RowFields::of(&v).expect("fields");
+        assert_eq!(f.mos, Some(&Value::Float(2.5)));
+        assert_eq!(f.src, Some(&Value::Str("b".into())));
+    }
+
+    #[test]
     fn missing_keys_are_listed_sorted() {
-        let v = parse_line(br#"{"src": "a", "mos": 3}"#).expect("json");
+        let v = parse_row(br#"{"src": "a", "mos": 3}"#).expect("json");
         assert_eq!(
             validate(&v).map_err(|e| e.to_string()),
             Err("missing required keys: ['corpus', 'src_sha256']".to_owned())
@@ -364,14 +465,14 @@ mod tests {
 
     #[test]
     fn null_counts_as_present() {
-        let v = parse_line(br#"{"src": null, "src_sha256": null, "mos": null, "corpus": null}"#)
+        let v = parse_row(br#"{"src": null, "src_sha256": null, "mos": null, "corpus": null}"#)
             .expect("json");
         assert_eq!(validate(&v), Ok(()));
     }
 
     #[test]
     fn non_objects_are_named_by_python_type() {
-        let v = parse_line(b"[1, 2]").expect("json");
+        let v = parse_row(b"[1, 2]").expect("json");
         assert_eq!(
             validate(&v).map_err(|e| e.to_string()),
             Err("expected JSON object, got list".to_owned())
@@ -380,7 +481,7 @@ mod tests {
 
     #[test]
     fn unreadable_width_is_recorded_not_fatal() {
-        let v = parse_line(
+        let v = parse_row(
             br#"{"src": "a", "src_sha256": "x", "mos": 3, "corpus": "lsvq", "width": "wide"}"#,
         )
         .expect("json");

@@ -15,11 +15,10 @@ use datafusion::physical_plan::SendableRecordBatchStream;
 use datafusion::physical_plan::stream::RecordBatchReceiverStream;
 use datafusion::physical_plan::streaming::PartitionStream;
 
-use super::batch::{AppendError, SHARDS_SCHEMA, ShardBatchBuilder};
+use super::batch::{AppendError, SHARDS_SCHEMA, ShardBatchBuilder, parse_row};
 use super::inputs::{InputFile, InputStats};
 use super::wide::{WideStore, WideWriter};
 use crate::error::LoadError;
-use crate::json::parse_line;
 
 /// Bytes read from disk at a time; large enough that per-block overhead vanishes.
 const READ_CHUNK: usize = 4 << 20;
@@ -332,7 +331,7 @@ pub fn load_line(
     line: &[u8],
 ) -> Result<(), LoadError> {
     let at = || (inputs[input_idx as usize].display.clone(), line_no);
-    let value = parse_line(line).map_err(|e| {
+    let value = parse_row(line).map_err(|e| {
         let (path, line) = at();
         LoadError::InvalidJson {
             path,
