@@ -22,6 +22,10 @@ use crate::error::LoadError;
 
 /// Bytes read from disk at a time; large enough that per-block overhead vanishes.
 const READ_CHUNK: usize = 4 << 20;
+/// Room a block's memory has beyond a chunk, for the start of a line the last read cut.
+/// Without it a reused block that carries a few bytes more than it did last time grows,
+/// and its allocator copies the whole 4 MiB into twice the room.
+const CARRY_ROOM: usize = 64 << 10;
 /// Parsed blocks kept for the reader to read into again: the queue's depth plus one
 /// being parsed on each core and one being read.
 const MAX_SPARE_BLOCKS: usize = 8;
@@ -217,6 +221,10 @@ impl<R: Read> LineBlocks<R> {
                 // Only bytes `spare` never held are zeroed: `resize` leaves its first
                 // `len` alone, and the carry and the read overwrite them.
                 let mut buf = std::mem::take(&mut spare);
+                if buf.capacity() < start + READ_CHUNK {
+                    // Fresh memory rather than a grown copy of bytes about to be overwritten.
+                    buf = Vec::with_capacity(READ_CHUNK + CARRY_ROOM.max(start));
+                }
                 buf.resize(start + READ_CHUNK, 0);
                 buf[..start].copy_from_slice(&self.carry);
                 buf
@@ -564,6 +572,21 @@ mod tests {
         });
         let (_, block) = again.next_block(spare).expect("read").expect("a block");
         assert_eq!(block.as_ptr(), at);
+        // Fresh memory has room for a carried line start, so it is read into in place
+        // next time too, though that read starts after the carry.
+        let mut fresh = LineBlocks::new(Trickle {
+            data: &text,
+            step: 1 << 20,
+        });
+        let (_, first) = fresh
+            .next_block(Vec::new())
+            .expect("read")
+            .expect("a block");
+        assert!(!fresh.carry.is_empty());
+        assert!(first.capacity() >= READ_CHUNK + CARRY_ROOM);
+        let at = first.as_ptr();
+        let (_, second) = fresh.next_block(first).expect("read").expect("a block");
+        assert_eq!(second.as_ptr(), at);
         assert!(joined == text, "the blocks are not the text");
         assert_eq!(next_line, 300_002);
     }
