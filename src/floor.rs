@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::json::{Record, Value};
-use crate::loader::batch::{ROW_FIELDS, parse_row, row_field_slot};
+use crate::loader::batch::{ROW_FIELDS, RowField, parse_row};
 use crate::loader::scan::{LineBlocks, for_each_line};
 use crate::paths::shown;
 use crate::shard_file::Storage;
@@ -113,15 +113,15 @@ struct Keys {
 impl Keys {
     /// `row` as the loader parses it (`parse_row`).
     fn push(&mut self, input: u32, line: u64, row: &Record<ROW_FIELDS>) {
-        let member = |key| match (row, row_field_slot(key)) {
-            (Record::Object(slots), Some(slot)) => slots.get(slot).and_then(Option::as_ref),
-            _ => None,
+        let member = |field: RowField| match row {
+            Record::Object(slots) => slots[field as usize].as_ref(),
+            Record::Other(_) => None,
         };
-        let sha = match member("src_sha256") {
+        let sha = match member(RowField::src_sha256) {
             Some(Value::Str(s)) => s.as_ref(),
             _ => "",
         };
-        let spread = match member("mos_std_dev") {
+        let spread = match member(RowField::mos_std_dev) {
             Some(Value::Float(f)) if *f > 0.0 && f.is_finite() => Some(*f),
             _ => None,
         };

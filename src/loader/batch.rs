@@ -79,55 +79,65 @@ pub enum AppendError {
     Wide(#[from] WideError),
 }
 
-/// How many members of a row the loader reads.
-pub const ROW_FIELDS: usize = 15;
+/// Names the members of a row the loader reads, once: their slots in the parsed record
+/// (`RowField`, `row_field_slot`) and the row's view by name (`RowFields`).
+macro_rules! row_fields {
+    ($($name:ident),+ $(,)?) => {
+        /// The slot of each member the loader reads, in [`parse_row`]'s record.
+        #[allow(non_camel_case_types)]
+        #[derive(Debug, Clone, Copy)]
+        pub enum RowField {
+            $($name),+
+        }
 
-/// The slot of each member the loader reads (see [`parse_record`]); `RowFields::of` takes
-/// them apart in the same order.
-pub fn row_field_slot(key: &str) -> Option<usize> {
-    Some(match key {
-        "src" => 0,
-        "src_sha256" => 1,
-        "corpus" => 2,
-        "corpus_source" => 3,
-        "mos" => 4,
-        "width" => 5,
-        "height" => 6,
-        "framerate" => 7,
-        "duration_s" => 8,
-        "pix_fmt" => 9,
-        "encoder_upstream" => 10,
-        "mos_std_dev" => 11,
-        "n_ratings" => 12,
-        "corpus_version" => 13,
-        "ingested_at_utc" => 14,
-        _ => return None,
-    })
+        /// How many members of a row the loader reads.
+        pub const ROW_FIELDS: usize = [$(RowField::$name),+].len();
+
+        /// The slot of the member `key`, when the loader reads it.
+        pub fn row_field_slot(key: &str) -> Option<usize> {
+            match key {
+                $(stringify!($name) => Some(RowField::$name as usize),)+
+                _ => None,
+            }
+        }
+
+        /// The fields of a row the loader reads, sorted into their slots by the parser
+        /// (a repeated key keeps its last value, as in Python).
+        struct RowFields<'v, 'a> {
+            $($name: Option<&'v Value<'a>>,)+
+        }
+
+        impl<'v, 'a> RowFields<'v, 'a> {
+            fn named(slots: &'v [Option<Value<'a>>; ROW_FIELDS]) -> Self {
+                Self {
+                    $($name: slots[RowField::$name as usize].as_ref(),)+
+                }
+            }
+        }
+    };
 }
+
+row_fields!(
+    src,
+    src_sha256,
+    corpus,
+    corpus_source,
+    mos,
+    width,
+    height,
+    framerate,
+    duration_s,
+    pix_fmt,
+    encoder_upstream,
+    mos_std_dev,
+    n_ratings,
+    corpus_version,
+    ingested_at_utc,
+);
 
 /// Parses a shard line into the members the loader reads.
 pub fn parse_row(line: &[u8]) -> Result<Record<'_, ROW_FIELDS>, ParseError> {
     parse_record(line, row_field_slot)
-}
-
-/// The fields of a row the loader reads, sorted into their slots by the parser (a
-/// repeated key keeps its last value, as in Python).
-struct RowFields<'v, 'a> {
-    src: Option<&'v Value<'a>>,
-    src_sha256: Option<&'v Value<'a>>,
-    corpus: Option<&'v Value<'a>>,
-    corpus_source: Option<&'v Value<'a>>,
-    mos: Option<&'v Value<'a>>,
-    width: Option<&'v Value<'a>>,
-    height: Option<&'v Value<'a>>,
-    framerate: Option<&'v Value<'a>>,
-    duration_s: Option<&'v Value<'a>>,
-    pix_fmt: Option<&'v Value<'a>>,
-    encoder_upstream: Option<&'v Value<'a>>,
-    mos_std_dev: Option<&'v Value<'a>>,
-    n_ratings: Option<&'v Value<'a>>,
-    corpus_version: Option<&'v Value<'a>>,
-    ingested_at_utc: Option<&'v Value<'a>>,
 }
 
 impl<'v, 'a> RowFields<'v, 'a> {
@@ -137,57 +147,25 @@ impl<'v, 'a> RowFields<'v, 'a> {
             Record::Object(slots) => slots,
             Record::Other(value) => return Err(RowError::NotAnObject(value.type_name())),
         };
-        // In `row_field_slot`'s order.
-        let [
-            src,
-            src_sha256,
-            corpus,
-            corpus_source,
-            mos,
-            width,
-            height,
-            framerate,
-            duration_s,
-            pix_fmt,
-            encoder_upstream,
-            mos_std_dev,
-            n_ratings,
-            corpus_version,
-            ingested_at_utc,
-        ] = slots.each_ref().map(Option::as_ref);
+        let f = Self::named(slots);
         // The keys a row must carry (present, even if null) or the whole run stops,
         // sorted, as the reference prints the missing ones.
         let required = [
-            ("corpus", corpus),
-            ("mos", mos),
-            ("src", src),
-            ("src_sha256", src_sha256),
+            ("corpus", f.corpus),
+            ("mos", f.mos),
+            ("src", f.src),
+            ("src_sha256", f.src_sha256),
         ];
         let missing: Vec<&'static str> = required
             .iter()
             .filter(|(_, v)| v.is_none())
             .map(|(k, _)| *k)
             .collect();
-        if !missing.is_empty() {
-            return Err(RowError::MissingKeys(missing));
+        if missing.is_empty() {
+            Ok(f)
+        } else {
+            Err(RowError::MissingKeys(missing))
         }
-        Ok(Self {
-            src,
-            src_sha256,
-            corpus,
-            corpus_source,
-            mos,
-            width,
-            height,
-            framerate,
-            duration_s,
-            pix_fmt,
-            encoder_upstream,
-            mos_std_dev,
-            n_ratings,
-            corpus_version,
-            ingested_at_utc,
-        })
     }
 }
 
