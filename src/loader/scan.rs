@@ -22,6 +22,11 @@ use crate::error::LoadError;
 
 /// Bytes read from disk at a time; large enough that per-block overhead vanishes.
 const READ_CHUNK: usize = 4 << 20;
+/// The first read of an input, doubled on each read up to `READ_CHUNK`. No line can be
+/// parsed before its block is read and hashed: a whole chunk first kept the parsing
+/// cores idle for about 10 ms at the start of a run (fresh pages, the read, the hash),
+/// a small one lets them start after a fraction of a millisecond.
+const FIRST_CHUNK: usize = 128 << 10;
 /// Room a block's memory has beyond a chunk, for the start of a line the last read cut.
 /// Without it a reused block that carries a few bytes more than it did last time grows,
 /// and its allocator copies the whole 4 MiB into twice the room.
@@ -183,14 +188,16 @@ fn read_input(
     Ok(Some((sha256, total)))
 }
 
-/// A reader's text cut into blocks of whole lines, `READ_CHUNK` bytes read at a time.
-/// In order, the blocks are every byte of the text.
+/// A reader's text cut into blocks of whole lines, `READ_CHUNK` bytes read at a time
+/// (less at first: `FIRST_CHUNK`). In order, the blocks are every byte of the text.
 pub(crate) struct LineBlocks<R> {
     reader: R,
     /// The start of a line the last read cut.
     carry: Vec<u8>,
     next_line: u64,
     done: bool,
+    /// Bytes the next read asks for.
+    chunk: usize,
 }
 
 impl<R: Read> LineBlocks<R> {
@@ -200,6 +207,7 @@ impl<R: Read> LineBlocks<R> {
             carry: Vec::new(),
             next_line: 1,
             done: false,
+            chunk: FIRST_CHUNK,
         }
     }
 
@@ -214,6 +222,8 @@ impl<R: Read> LineBlocks<R> {
     ) -> std::io::Result<Option<(u64, Vec<u8>)>> {
         while !self.done {
             let start = self.carry.len();
+            let chunk = self.chunk;
+            self.chunk = (chunk * 2).min(READ_CHUNK);
             let mut buf = if start >= READ_CHUNK {
                 // A line longer than a chunk grows in the buffer that holds it.
                 std::mem::take(&mut self.carry)
@@ -222,15 +232,17 @@ impl<R: Read> LineBlocks<R> {
                 // `len` alone, and the carry and the read overwrite them.
                 let mut buf = std::mem::take(&mut spare);
                 if buf.capacity() < start + READ_CHUNK {
-                    // Fresh memory rather than a grown copy of bytes about to be overwritten.
+                    // Fresh memory rather than a grown copy of bytes about to be
+                    // overwritten; room for a whole chunk though this read may ask for
+                    // less, as the memory is read into again.
                     buf = Vec::with_capacity(READ_CHUNK + CARRY_ROOM.max(start));
                 }
-                buf.resize(start + READ_CHUNK, 0);
+                buf.resize(start + chunk, 0);
                 buf[..start].copy_from_slice(&self.carry);
                 buf
             };
-            buf.resize(start + READ_CHUNK, 0);
-            let n = read_full(&mut self.reader, &mut buf[start..start + READ_CHUNK])?;
+            buf.resize(start + chunk, 0);
+            let n = read_full(&mut self.reader, &mut buf[start..start + chunk])?;
             buf.truncate(start + n);
             self.done = n == 0;
             let cut = if self.done {
@@ -546,10 +558,12 @@ mod tests {
         .into_iter()
         .cycle();
         let (mut joined, mut next_line, mut count) = (Vec::new(), 1u64, 0);
+        let mut sizes = Vec::new();
         while let Some((first_line, block)) = blocks
             .next_block(spares.next().unwrap_or_default())
             .expect("read")
         {
+            sizes.push(block.len());
             assert_eq!(first_line, next_line);
             next_line += block.iter().filter(|&&b| b == b'\n').count() as u64;
             joined.extend_from_slice(&block);
@@ -563,6 +577,10 @@ mod tests {
             }
         }
         assert!(count > 3, "{count} blocks");
+        // The first read is small, so parsing starts early; later ones are whole chunks.
+        assert!(sizes[0] <= FIRST_CHUNK, "first block {} bytes", sizes[0]);
+        assert!(sizes[1] <= 2 * FIRST_CHUNK + FIRST_CHUNK, "{sizes:?}");
+        assert!(sizes.iter().any(|&n| n > READ_CHUNK / 2), "{sizes:?}");
         // A used block is read into in place, not copied to fresh memory.
         let spare = vec![0xAA; READ_CHUNK * 2];
         let at = spare.as_ptr();
