@@ -43,6 +43,17 @@ def previous_set(folder: Path) -> Path:
     return out
 
 
+@pytest.fixture
+def ctrl_c_handled():
+    """Python's own Ctrl-C handler, as in a terminal. A process started in the
+    background by a non-interactive shell (a CI script's `cmd &`, nohup) inherits SIGINT
+    ignored, and then Python installs no handler: Ctrl-C, `interrupt_main` and a SIGINT
+    do nothing, and the run would rightly finish."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 def when_spilling_starts(spill_dir: Path, then, timeout: float = 60.0) -> threading.Thread:
     """Calls `then` once the run's spill folder exists: the run is under way by then."""
     def watch():
@@ -74,7 +85,7 @@ def test_long_work_releases_the_gil(big_shard: Path, tmp_path: Path):
     assert spins > 100_000, f"only {spins} loop turns in {elapsed:.1f} s: the GIL was held"
 
 
-def test_ctrl_c_stops_the_run_and_leaves_the_previous_set(big_shard: Path, tmp_path: Path):
+def test_ctrl_c_stops_the_run_and_leaves_the_previous_set(big_shard: Path, tmp_path: Path, ctrl_c_handled):
     out = previous_set(tmp_path)
     before = snapshot(out.parent)
     spill = tmp_path / "spill"
@@ -98,8 +109,11 @@ def test_sigint_to_a_python_process_stops_it_cleanly(big_shard: Path, tmp_path: 
     before = snapshot(out.parent)
     spill = tmp_path / "spill"
     spill.mkdir()
+    # The child handles SIGINT as in a terminal, whatever this process inherited (see
+    # `ctrl_c_handled`).
     script = textwrap.dedent(f"""
-        import sys, mosagg
+        import signal, sys, mosagg
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             mosagg.aggregate([{str(big_shard)!r}], {str(out)!r}, aggregated_at={TS!r}, spill_dir={str(spill)!r})
         except KeyboardInterrupt:
