@@ -46,7 +46,7 @@ pub enum Reason {
 }
 
 impl Reason {
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Reason::UnknownCorpus => "unknown_corpus",
             Reason::BadScale => "bad_scale",

@@ -22,6 +22,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
 
+use super::aggregate::Reason;
 use super::bucketing::BucketPlan;
 use super::results::column;
 use super::spool::{SpoolBudget, SpoolMaker, Spooled, SpooledPartition};
@@ -55,6 +56,11 @@ const RUN_COLUMNS: [&str; 8] = [
     "mos_native",
     "mos_native_scale",
     "mos_std_dev",
+];
+/// The fates of the rows that lost to a duplicate (fates.sql).
+const DUPLICATE_FATES: [&str; 2] = [
+    Reason::CrossCorpusDup.as_str(),
+    Reason::SameCorpusDup.as_str(),
 ];
 /// The columns of kept rows that name a winner in the rejects ledger.
 const WINNER_COLUMNS: [&str; 5] = [
@@ -330,7 +336,8 @@ fn reported(
         return Ok(not_kept);
     }
     let is = |name: &str| arrow::compute::kernels::cmp::eq(&fate, &StringArray::new_scalar(name));
-    let duplicate = or(&is("cross_corpus_dup")?, &is("same_corpus_dup")?)?;
+    let [cross, same] = DUPLICATE_FATES;
+    let duplicate = or(&is(cross)?, &is(same)?)?;
     Ok(and_not(&not_kept, &duplicate)?)
 }
 
@@ -354,7 +361,7 @@ fn winners_of_duplicates(winners: &RecordBatch, rejected: &RecordBatch) -> Resul
     let key = cast(column(rejected, "dedup_key")?, &DataType::Utf8)?;
     let (fate, key) = (fate.as_string::<i32>(), key.as_string::<i32>());
     let lost: HashSet<&str> = (0..rejected.num_rows())
-        .filter(|&i| matches!(fate.value(i), "cross_corpus_dup" | "same_corpus_dup"))
+        .filter(|&i| DUPLICATE_FATES.contains(&fate.value(i)))
         .filter(|&i| key.is_valid(i))
         .map(|i| key.value(i))
         .collect();

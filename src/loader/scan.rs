@@ -579,6 +579,7 @@ mod tests {
         assert!(count > 3, "{count} blocks");
         // The first read is small, so parsing starts early; later ones are whole chunks.
         assert!(sizes[0] <= FIRST_CHUNK, "first block {} bytes", sizes[0]);
+        // The second asks for twice as much, after the start of a line the first cut.
         assert!(sizes[1] <= 2 * FIRST_CHUNK + FIRST_CHUNK, "{sizes:?}");
         assert!(sizes.iter().any(|&n| n > READ_CHUNK / 2), "{sizes:?}");
         // A used block is read into in place, not copied to fresh memory.
