@@ -6,6 +6,7 @@ mod bin_counts;
 mod joined_distinct;
 mod plot;
 mod quantile;
+mod ranks;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -140,6 +141,16 @@ pub(crate) async fn compute(args: &Args) -> Result<Computed> {
         partitions: 2,
         ..EngineOptions::default()
     })?;
+    // The two partial aggregates hand their states straight to one final aggregate, not
+    // through a repartition by group: a group is a corpus, a handful in all, and the
+    // repartition copied every value of every group once more (the largest group is
+    // ranked by one core either way): 0.50 -> 0.40 s and 278 -> 215 MiB on a 10M-row file.
+    ctx.state_ref()
+        .write()
+        .config_mut()
+        .options_mut()
+        .optimizer
+        .repartition_aggregations = false;
     ctx.register_udaf(quantile::udaf());
     ctx.register_udaf(joined_distinct::udaf());
     ctx.register_udaf(bin_counts::udaf());

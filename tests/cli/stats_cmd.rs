@@ -160,6 +160,49 @@ fn json_stats_match_the_definitions_for_parquet_and_jsonl() {
     }
 }
 
+/// A group large enough to be ranked by bucket counts (more than 2^16 values), beside a
+/// small one, their rows interleaved in runs short and long: the quantiles still equal
+/// the definition's, to the last digit.
+#[test]
+fn quantiles_of_a_large_group_are_exact() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("big.jsonl");
+    let small = |i: usize| i % 1000 < 3 || (20_000..20_300).contains(&i);
+    // Every value distinct (7919 is prime to 100,003), so a rank off by one shows.
+    let mos = |i: usize| ((i * 7919) % 100_003) as f64 / 1000.0 - 20.0;
+    let mut text = String::new();
+    for i in 0..100_000 {
+        let corpus = if small(i) { "small" } else { "big" };
+        text.push_str(&format!(
+            "{{\"corpus_source\": \"{corpus}\", \"mos\": {}}}\n",
+            mos(i)
+        ));
+    }
+    std::fs::write(&path, text).expect("write");
+    let groups = stats_json(&path, &[]);
+    assert_eq!(groups.len(), 2);
+    for (g, name) in groups.iter().zip(["big", "small"]) {
+        assert_eq!(g["corpus_source"], name);
+        let mut values: Vec<f64> = (0..100_000)
+            .filter(|&i| small(i) == (name == "small"))
+            .map(mos)
+            .collect();
+        values.sort_by(f64::total_cmp);
+        assert_eq!(g["n"], json!(values.len()));
+        for (key, q) in [
+            ("min", 0.0),
+            ("p05", 0.05),
+            ("p25", 0.25),
+            ("median", 0.5),
+            ("p75", 0.75),
+            ("p95", 0.95),
+            ("max", 1.0),
+        ] {
+            assert_eq!(g[key].as_f64(), Some(quantile(&values, q)), "{name} {key}");
+        }
+    }
+}
+
 #[test]
 fn csv_has_a_header_and_one_row_per_group() {
     let dir = tempfile::tempdir().expect("tempdir");
