@@ -27,7 +27,8 @@ const BUCKET_BITS: u32 = 20;
 /// of `fractions`; None for a group without values. Each fraction is in [0, 1].
 pub(super) fn quantiles_of(parts: &[Cow<'_, [f64]>], fractions: &[f64]) -> Option<Vec<f64>> {
     let n: usize = parts.iter().map(|p| p.len()).sum();
-    if n < BY_BUCKETS_FROM {
+    // Each wanted rank's bucket gets a slot numbered in a byte (two ranks per fraction).
+    if n < BY_BUCKETS_FROM || 2 * fractions.len() >= usize::from(u8::MAX) {
         let mut values = parts.concat();
         in_place(&mut values, fractions)
     } else {
@@ -151,7 +152,7 @@ fn by_buckets(parts: &[Cow<'_, [f64]>], n: usize, fractions: &[f64]) -> Option<V
     for &(b, _) in &homes {
         if slot_of[b] == 0 {
             slots.push(Vec::with_capacity(counts[b]));
-            // At most 2 * MAX_FRACTIONS distinct buckets, well under 255.
+            // At most two ranks per fraction, fewer than 255 (`quantiles_of`).
             slot_of[b] = u8::try_from(slots.len()).unwrap_or(u8::MAX);
         }
     }
@@ -344,5 +345,16 @@ mod tests {
         let values = vec![42.0; BY_BUCKETS_FROM + 3];
         let parts = [Cow::Borrowed(values.as_slice())];
         assert_eq!(quantiles_of(&parts, &[0.0, 0.5, 1.0]), Some(vec![42.0; 3]));
+    }
+
+    #[test]
+    fn more_ranks_than_slots_are_selected_in_place() {
+        let values = awkward(BY_BUCKETS_FROM + 7);
+        let many: Vec<f64> = (0..=200).map(|i| f64::from(i) / 200.0).collect();
+        let parts = [Cow::Borrowed(values.as_slice())];
+        let got = quantiles_of(&parts, &many).expect("values");
+        let want = in_place(&mut values.clone(), &many).expect("values");
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&got), bits(&want));
     }
 }
