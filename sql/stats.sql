@@ -12,7 +12,8 @@
 -- rounds the weight to six decimals, so it is not used here. joined_distinct (also
 -- mosagg's) gives a group's distinct non-NULL labels sorted and joined, NULL if none;
 -- bin_counts (mosagg's too) counts a group's finite values per bin, the values below
--- the first bin in it and those past the last bin in the last. The last column,
+-- the first bin in it and those past the last bin in the last, and lists the bins that
+-- hold any as {bin, clips} (a group of one clip is one pair). The last column,
 -- half_bins, is for the picture only and is not printed.
 -- std is the sample standard deviation (n - 1 in the denominator), NULL for n = 1.
 WITH

@@ -1,8 +1,8 @@
 -- stats_histogram: per group, the share of its clips in each bin of the unified MOS
 -- axis, for `mosagg stats --plot`. Reads group_bins(grp, half_bin, clips): stats.sql's
--- half_bins, a row per group and bin: the group's clips in bin half_bin, 0.5 wide,
--- covering [half_bin / 2, (half_bin + 1) / 2). So the file is read once for the
--- statistics and the picture.
+-- half_bins, a row per group and bin that holds any: the group's clips in bin
+-- half_bin, 0.5 wide, covering [half_bin / 2, (half_bin + 1) / 2). So the file is read
+-- once for the statistics and the picture.
 -- $1 is the picture's bin width, a multiple of 0.5 that divides 100: its bin k covers
 -- [k * $1, (k + 1) * $1), the $1 / 0.5 half bins from k * $1 / 0.5 on, and every group
 -- shares the same edges. Shares (not counts) keep a 1,200-clip corpus visible beside a

@@ -245,6 +245,7 @@ pub fn stats(path: &Path, by: &str, cancel: &Cancel) -> Result<Table> {
         by: by.to_owned(),
         format: stats::StatsFormat::Table,
         plot: None,
+        engine: crate::args::EngineArgs::default(),
     };
     let computed = block_on(cancel, stats::compute(&args))?;
     plain_types(Table {

@@ -51,6 +51,16 @@ pub struct EngineArgs {
     pub spill_dir: Option<PathBuf>,
 }
 
+impl Default for EngineArgs {
+    /// What the flags' defaults give.
+    fn default() -> Self {
+        Self {
+            memory_limit: crate::engine::session::DEFAULT_MEMORY_LIMIT,
+            spill_dir: None,
+        }
+    }
+}
+
 impl EngineArgs {
     /// The engine settings; a `--spill-dir` that is not an existing folder is a usage error.
     pub fn options(&self) -> Result<EngineOptions> {

@@ -11,12 +11,13 @@ mod ranks;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{AsArray, Int64Array, RecordBatch, UInt64Array};
+use arrow::array::{AsArray, RecordBatch, UInt64Array};
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 
+use crate::args::EngineArgs;
 use crate::engine::{EngineOptions, PoolKind, new_session, register_path, runtime};
 use crate::error::{Error, Result};
 use crate::table_out::{FloatStyle, Format, Renderer, is_broken_pipe};
@@ -81,6 +82,8 @@ pub struct Args {
     /// Also draw each group's unified-MOS distribution on the shared 0-100 axis as an SVG.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 /// What the SQL established.
@@ -132,15 +135,24 @@ pub fn check_group_column(by: &str) -> Result<()> {
 
 /// The statistics (and the histogram when `args.plot` asks for one), as Arrow batches.
 pub(crate) async fn compute(args: &Args) -> Result<Computed> {
-    let ctx = new_session(&EngineOptions {
+    let opts = EngineOptions {
         pool: PoolKind::FirstCome,
         // Each partition sums its share of a group and the shares are added as they
         // arrive. Two partial sums add up to the same mean in either order; with three
         // or more, the last digit of a mean could depend on which partition finished
         // first, and the same file must always give the same numbers.
         partitions: 2,
-        ..EngineOptions::default()
-    })?;
+        ..args.engine.options()?
+    };
+    // Too many groups for the memory limit (a group per clip of a large file) is told
+    // in terms of the flag that governs it.
+    compute_in(&new_session(&opts)?, args)
+        .await
+        .map_err(|e| opts.explain(e))
+}
+
+/// `compute` on a session set up for it.
+async fn compute_in(ctx: &SessionContext, args: &Args) -> Result<Computed> {
     // The two partial aggregates hand their states straight to one final aggregate, not
     // through a repartition by group: a group is a corpus, a handful in all, and the
     // repartition copied every value of every group once more (the largest group is
@@ -154,8 +166,8 @@ pub(crate) async fn compute(args: &Args) -> Result<Computed> {
     ctx.register_udaf(quantile::udaf());
     ctx.register_udaf(joined_distinct::udaf());
     ctx.register_udaf(bin_counts::udaf());
-    register_path(&ctx, ROWS_TABLE, &args.path).await?;
-    create_input_view(&ctx, &args.path, &args.by).await?;
+    register_path(ctx, ROWS_TABLE, &args.path).await?;
+    create_input_view(ctx, &args.path, &args.by).await?;
 
     let df = ctx.sql(STATS_SQL).await?;
     let planned = df.schema().inner().clone();
@@ -215,7 +227,7 @@ fn project(
 }
 
 /// The `half_bins` lists of the stats rows as a table of rows (grp, half_bin, clips):
-/// a list's position is its bin, which SQL cannot read from an unnested list.
+/// each group's key repeated once per non-empty bin, beside the bins' {bin, clips}.
 fn group_bins(stats: &[RecordBatch]) -> Result<MemTable> {
     let mut batches = Vec::with_capacity(stats.len());
     for b in stats {
@@ -225,22 +237,22 @@ fn group_bins(stats: &[RecordBatch]) -> Result<MemTable> {
             .column_by_name(HALF_BINS)
             .and_then(|c| c.as_list_opt::<i32>())
             .ok_or_else(missing)?;
-        // Each group's key repeated once per bin, beside the bin numbers and counts.
+        let pairs = lists.values().as_struct_opt().ok_or_else(missing)?;
         let mut rows = Vec::new();
-        let mut half_bin = Vec::new();
         for (row, window) in lists.offsets().windows(2).enumerate() {
             let len = (window[1] - window[0]) as usize;
             rows.extend(std::iter::repeat_n(row as u64, len));
-            half_bin.extend(0..len as i64);
         }
         let grp = arrow::compute::take(grp, &UInt64Array::from(rows), None)?;
-        let clips = lists.values().slice(
-            lists.offsets()[0] as usize,
-            lists.offsets().last().map_or(0, |&end| end as usize) - lists.offsets()[0] as usize,
-        );
+        let first = lists.offsets()[0] as usize;
+        let len = lists.offsets().last().map_or(0, |&end| end as usize) - first;
         batches.push(RecordBatch::try_new(
             group_bins_schema(grp.data_type()),
-            vec![grp, Arc::new(Int64Array::from(half_bin)), clips],
+            vec![
+                grp,
+                pairs.column(0).slice(first, len),
+                pairs.column(1).slice(first, len),
+            ],
         )?);
     }
     let schema = batches
@@ -383,6 +395,7 @@ mod tests {
             by: "corpus_source".into(),
             format: StatsFormat::Csv,
             plot: Some(dir.path().join("p.svg")),
+            engine: EngineArgs::default(),
         };
         let rt = runtime(&EngineOptions::default()).expect("runtime");
         let computed = rt.block_on(compute(&args)).expect("stats");
@@ -481,16 +494,27 @@ mod tests {
         };
         let bins = |batches: &[RecordBatch]| {
             let list = batches[0].column(2).as_list::<i32>().value(0);
-            list.as_primitive::<Int64Type>().values().to_vec()
+            let pairs = list.as_struct();
+            let column = |i: usize| {
+                pairs
+                    .column(i)
+                    .as_primitive::<Int64Type>()
+                    .values()
+                    .to_vec()
+            };
+            column(0)
+                .into_iter()
+                .zip(column(1))
+                .collect::<Vec<(i64, i64)>>()
         };
         // 1, 4, 12, 25: the median is 8; the labels a and b; bins [0,10) [10,20) [20,..).
         assert_eq!(cell(&all, 0), ScalarValue::Float64(Some(8.0)));
         assert_eq!(cell(&all, 1), ScalarValue::Utf8(Some("a+b".into())));
-        assert_eq!(bins(&all), [2, 1, 1]);
-        // No rows: no median, no label, empty bins.
+        assert_eq!(bins(&all), [(0, 2), (1, 1), (2, 1)]);
+        // No rows: no median, no label, no bin.
         assert_eq!(cell(&none, 0), ScalarValue::Float64(None));
         assert_eq!(cell(&none, 1), ScalarValue::Utf8(None));
-        assert_eq!(bins(&none), [0, 0, 0]);
+        assert_eq!(bins(&none), []);
     }
 
     #[test]

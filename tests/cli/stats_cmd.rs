@@ -203,6 +203,67 @@ fn quantiles_of_a_large_group_are_exact() {
     }
 }
 
+/// A group per clip (`--by src`): 200,000 groups of one value each. Each group's bin
+/// counts are one pair, so the statistics fit the default memory limit (a count for
+/// each of 200 bins took 1.6 KB a group, and sorting the result of 183k groups ran
+/// out of memory).
+#[test]
+fn a_group_per_clip_fits_in_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("clips.jsonl");
+    let mos = |i: usize| (i % 1000) as f64 / 10.0;
+    let mut text = String::new();
+    for i in 0..200_000 {
+        text.push_str(&format!(
+            "{{\"src\": \"clip_{i:06}.mp4\", \"corpus_source\": \"c\", \"mos\": {}}}\n",
+            mos(i)
+        ));
+    }
+    std::fs::write(&path, text).expect("write");
+    let out = run(&[
+        "stats",
+        path.to_str().expect("utf8"),
+        "--by",
+        "src",
+        "--format",
+        "csv",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf8");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 200_001);
+    assert!(
+        lines[0].starts_with("src,n,mean,std,min,p05"),
+        "{}",
+        lines[0]
+    );
+    // Sorted by clip: row 1 + i is clip i, one value, every quantile that value.
+    let clip: Vec<&str> = lines[1 + 12_345].split(',').collect();
+    assert_eq!(clip[0], "clip_012345.mp4");
+    assert_eq!(clip[1], "1");
+    assert_eq!(clip[7].parse::<f64>().ok(), Some(mos(12_345)));
+    assert_eq!(clip[3], "", "no spread for one value");
+
+    // Under a limit too small for so many groups: exit 1, the flag named, nothing printed.
+    let out = run(&[
+        "stats",
+        path.to_str().expect("utf8"),
+        "--by",
+        "src",
+        "--memory-limit",
+        "2M",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("raise --memory-limit"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}
+
 #[test]
 fn csv_has_a_header_and_one_row_per_group() {
     let dir = tempfile::tempdir().expect("tempdir");

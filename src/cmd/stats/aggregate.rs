@@ -25,8 +25,9 @@ use datafusion::logical_expr::{
 pub trait Kind: Debug + PartialEq + Eq + Hash + Send + Sync + 'static {
     /// The name SQL calls it by.
     const NAME: &'static str;
-    /// What its partial state lists per group (the name of the state field says it too).
-    const STATE: (&'static str, DataType);
+    /// What its partial state lists per group (the name of the state field says it too),
+    /// and the type of one item of the list.
+    fn state() -> (&'static str, DataType);
 
     /// Its accumulator, for every group of a `GROUP BY`.
     type Groups: GroupsAccumulator + Debug + Sync + 'static;
@@ -76,7 +77,7 @@ impl<K: Kind> AggregateUDFImpl for Udaf<K> {
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
-        let (what, item) = K::STATE;
+        let (what, item) = K::state();
         Ok(vec![Arc::new(Field::new_list(
             format!("{}[{what}]", args.name),
             Field::new_list_field(item, true),

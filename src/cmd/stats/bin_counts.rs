@@ -1,7 +1,10 @@
 //! `bin_counts(value, width, bins)`: an aggregate counting a group's values in `bins`
 //! bins of `width` (both literals) from 0: bin k covers [k * width, (k + 1) * width).
 //! A value below 0 counts in bin 0 and one at or past the top in the last bin; NULL,
-//! NaN and infinite values are not counted. The result is a list of `bins` counts.
+//! NaN and infinite values are not counted. The result lists the bins that hold any
+//! value, in bin order, each as a struct {bin, clips}: a group of one clip (`--by src`
+//! makes one per clip) is one pair, not `bins` counts, so a file of many groups keeps
+//! its counts in memory and through the sort of the result.
 //!
 //! `stats` counts every group in bins 0.5 wide in the same pass over the file as its
 //! statistics, so `--plot` costs no second pass: each width the picture may use (2,
@@ -12,9 +15,9 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, ListArray};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, ListArray, StructArray};
 use arrow::buffer::OffsetBuffer;
-use arrow::datatypes::{DataType, Field, Float64Type, Int64Type};
+use arrow::datatypes::{DataType, Field, Fields, Float64Type, Int64Type};
 use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::function::AccumulatorArgs;
@@ -73,24 +76,115 @@ impl Bins {
     }
 }
 
-/// Each group's counts as a list of `bins` numbers.
-fn counts_list(flat: Vec<i64>, bins: usize) -> ArrayRef {
-    let groups = flat.len() / bins;
+/// The fields of one non-empty bin: its number and how many values it holds.
+fn bin_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("bin", DataType::Int64, false),
+        Field::new("clips", DataType::Int64, false),
+    ])
+}
+
+/// A group with values in at most this many bins keeps them as pairs; past it, a count
+/// for every bin (a corpus fills most of 200 bins, and each row then costs an index).
+const FEW_BINS: usize = 8;
+
+/// One group's counts.
+#[derive(Debug)]
+enum Counts {
+    /// (bin, count) pairs in the order first seen: a group of a few values.
+    Few(Vec<(u32, i64)>),
+    /// A count for every bin.
+    All(Box<[i64]>),
+}
+
+impl Default for Counts {
+    fn default() -> Self {
+        Counts::Few(Vec::new())
+    }
+}
+
+impl Counts {
+    /// Adds `n` values to bin `k` of `bins`.
+    fn add(&mut self, k: usize, n: i64, bins: usize) {
+        match self {
+            Counts::All(counts) => counts[k] += n,
+            Counts::Few(pairs) => {
+                if let Some(pair) = pairs.iter_mut().find(|(bin, _)| *bin as usize == k) {
+                    pair.1 += n;
+                } else if pairs.len() < FEW_BINS {
+                    // k < bins <= MAX_BINS, which fits.
+                    pairs.push((k as u32, n));
+                } else {
+                    let mut counts = vec![0; bins].into_boxed_slice();
+                    for &(bin, c) in pairs.iter() {
+                        counts[bin as usize] += c;
+                    }
+                    counts[k] += n;
+                    *self = Counts::All(counts);
+                }
+            }
+        }
+    }
+
+    /// The bins that hold any value, in bin order, with their counts.
+    fn non_empty(&self) -> Vec<(i64, i64)> {
+        match self {
+            Counts::Few(pairs) => {
+                let mut pairs: Vec<(i64, i64)> = pairs
+                    .iter()
+                    .filter(|(_, c)| *c != 0)
+                    .map(|&(bin, c)| (i64::from(bin), c))
+                    .collect();
+                pairs.sort_unstable();
+                pairs
+            }
+            Counts::All(counts) => (0i64..)
+                .zip(counts.iter().copied())
+                .filter(|(_, c)| *c != 0)
+                .collect(),
+        }
+    }
+
+    fn size(&self) -> usize {
+        match self {
+            Counts::Few(pairs) => pairs.capacity() * std::mem::size_of::<(u32, i64)>(),
+            Counts::All(counts) => std::mem::size_of_val(&**counts),
+        }
+    }
+}
+
+/// Each group's non-empty bins as a list of {bin, clips} (the result, and the partial
+/// state).
+fn bins_list(groups: &[Counts]) -> ArrayRef {
+    let per_group: Vec<Vec<(i64, i64)>> = groups.iter().map(Counts::non_empty).collect();
+    let offsets = OffsetBuffer::from_lengths(per_group.iter().map(Vec::len));
+    let (bin, clips): (Vec<i64>, Vec<i64>) = per_group.into_iter().flatten().unzip();
+    let pairs = StructArray::new(
+        bin_fields(),
+        vec![
+            Arc::new(Int64Array::from(bin)) as ArrayRef,
+            Arc::new(Int64Array::from(clips)),
+        ],
+        None,
+    );
     Arc::new(ListArray::new(
-        Arc::new(Field::new_list_field(DataType::Int64, true)),
-        OffsetBuffer::from_lengths(std::iter::repeat_n(bins, groups)),
-        Arc::new(Int64Array::from(flat)),
+        Arc::new(Field::new_list_field(DataType::Struct(bin_fields()), true)),
+        offsets,
+        Arc::new(pairs),
         None,
     ))
 }
 
 impl Kind for BinCounts {
     const NAME: &'static str = "bin_counts";
-    const STATE: (&'static str, DataType) = ("counts", DataType::Int64);
     type Groups = Groups;
 
+    fn state() -> (&'static str, DataType) {
+        ("bins", DataType::Struct(bin_fields()))
+    }
+
     fn return_type(_arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::new_list(DataType::Int64, true))
+        Ok(DataType::new_list(DataType::Struct(bin_fields()), true))
     }
 
     fn groups(args: &AccumulatorArgs) -> Result<Groups> {
@@ -101,44 +195,16 @@ impl Kind for BinCounts {
     }
 }
 
-/// Adds partial counts (one list per row) to the groups named by `group_indices`.
-fn add_lists(target: &mut [i64], bins: usize, lists: &ArrayRef, group_indices: &[usize]) {
-    let lists = lists.as_list::<i32>();
-    for (row, &group) in group_indices.iter().enumerate() {
-        if lists.is_null(row) {
-            continue;
-        }
-        let counts = lists.value(row);
-        let into = &mut target[group * bins..(group + 1) * bins];
-        for (t, c) in into
-            .iter_mut()
-            .zip(counts.as_primitive::<Int64Type>().iter())
-        {
-            *t += c.unwrap_or(0);
-        }
-    }
-}
-
-/// Every group of a `GROUP BY`: `bins.count` counts per group index, one after another.
+/// Every group of a `GROUP BY`, by group index.
 #[derive(Debug)]
 struct Groups {
-    counts: Vec<i64>,
+    counts: Vec<Counts>,
     bins: Bins,
 }
 
 impl Groups {
     fn grow(&mut self, total_num_groups: usize) {
-        self.counts.resize(total_num_groups * self.bins.count, 0);
-    }
-
-    fn take(&mut self, emit_to: EmitTo) -> Vec<i64> {
-        match emit_to {
-            EmitTo::All => std::mem::take(&mut self.counts),
-            EmitTo::First(n) => {
-                let rest = self.counts.split_off(n * self.bins.count);
-                std::mem::replace(&mut self.counts, rest)
-            }
-        }
+        self.counts.resize_with(total_num_groups, Counts::default);
     }
 }
 
@@ -153,29 +219,42 @@ impl GroupsAccumulator for Groups {
         self.grow(total_num_groups);
         let column = values[0].as_primitive::<Float64Type>();
         let (bins, counts) = (self.bins, &mut self.counts);
-        let mut count = |group: usize, value: f64| {
-            if let Some(k) = bins.of(value) {
-                counts[group * bins.count + k] += 1;
-            }
-        };
         if opt_filter.is_none() && column.null_count() == 0 {
-            // The usual case, without a check per row.
-            for (&group, &value) in group_indices.iter().zip(column.values().iter()) {
-                count(group, value);
+            // The usual case, without a check per row, a run of one group's rows at a
+            // time (a corpus's rows come together): a group counting every bin adds
+            // into its counts directly.
+            let mut start = 0;
+            for run in group_indices.chunk_by(|a, b| a == b) {
+                let values = &column.values()[start..start + run.len()];
+                start += run.len();
+                match &mut counts[run[0]] {
+                    Counts::All(all) => {
+                        for k in values.iter().filter_map(|&v| bins.of(v)) {
+                            all[k] += 1;
+                        }
+                    }
+                    few => {
+                        for k in values.iter().filter_map(|&v| bins.of(v)) {
+                            few.add(k, 1, bins.count);
+                        }
+                    }
+                }
             }
             return Ok(());
         }
         for (row, &group) in group_indices.iter().enumerate() {
-            if passes(opt_filter, row) && column.is_valid(row) {
-                count(group, column.value(row));
+            if passes(opt_filter, row)
+                && column.is_valid(row)
+                && let Some(k) = bins.of(column.value(row))
+            {
+                counts[group].add(k, 1, bins.count);
             }
         }
         Ok(())
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let bins = self.bins.count;
-        Ok(counts_list(self.take(emit_to), bins))
+        Ok(bins_list(&emit_to.take_needed(&mut self.counts)))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
@@ -189,7 +268,23 @@ impl GroupsAccumulator for Groups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.grow(total_num_groups);
-        add_lists(&mut self.counts, self.bins.count, &values[0], group_indices);
+        let lists = values[0].as_list::<i32>();
+        let pairs = lists.values().as_struct();
+        let bin = pairs.column(0).as_primitive::<Int64Type>();
+        let clips = pairs.column(1).as_primitive::<Int64Type>();
+        for (row, &group) in group_indices.iter().enumerate() {
+            if lists.is_null(row) {
+                continue;
+            }
+            let (start, end) = (lists.offsets()[row], lists.offsets()[row + 1]);
+            for i in start as usize..end as usize {
+                // A partial state's bins are bins of the same layout.
+                let k = usize::try_from(bin.value(i))
+                    .unwrap_or(0)
+                    .min(self.bins.count - 1);
+                self.counts[group].add(k, clips.value(i), self.bins.count);
+            }
+        }
         Ok(())
     }
 
@@ -198,23 +293,26 @@ impl GroupsAccumulator for Groups {
         values: &[ArrayRef],
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
-        // Each row on its own: its counts are a single 1, or none.
+        // Each row on its own: its one bin, or none.
         let column = values[0].as_primitive::<Float64Type>();
-        let bins = self.bins.count;
-        let mut flat = vec![0; column.len() * bins];
-        for row in 0..column.len() {
-            let bin = (passes(opt_filter, row) && column.is_valid(row))
-                .then(|| self.bins.of(column.value(row)))
-                .flatten();
-            if let Some(k) = bin {
-                flat[row * bins + k] = 1;
-            }
-        }
-        Ok(vec![counts_list(flat, bins)])
+        let rows: Vec<Counts> = (0..column.len())
+            .map(|row| {
+                let bin = (passes(opt_filter, row) && column.is_valid(row))
+                    .then(|| self.bins.of(column.value(row)))
+                    .flatten();
+                let mut counts = Counts::default();
+                if let Some(k) = bin {
+                    counts.add(k, 1, self.bins.count);
+                }
+                counts
+            })
+            .collect();
+        Ok(vec![bins_list(&rows)])
     }
 
     fn size(&self) -> usize {
-        self.counts.capacity() * std::mem::size_of::<i64>()
+        self.counts.capacity() * std::mem::size_of::<Counts>()
+            + self.counts.iter().map(Counts::size).sum::<usize>()
     }
 }
 
@@ -271,9 +369,60 @@ mod tests {
         last.merge_batch(&b.state(EmitTo::All).unwrap(), &[0, 1], 2)
             .unwrap();
         let out = last.evaluate(EmitTo::All).unwrap();
-        let out = out.as_list::<i32>();
-        let counts = |g: usize| out.value(g).as_primitive::<Int64Type>().values().to_vec();
-        assert_eq!(counts(0), [1, 1, 1]);
-        assert_eq!(counts(1), [0, 0, 1]);
+        assert_eq!(pairs(&out, 0), [(0, 1), (1, 1), (2, 1)]);
+        assert_eq!(pairs(&out, 1), [(2, 1)]);
+    }
+
+    /// Group `g`'s (bin, clips) pairs in a result.
+    fn pairs(out: &ArrayRef, g: usize) -> Vec<(i64, i64)> {
+        let list = out.as_list::<i32>().value(g);
+        let pairs = list.as_struct();
+        let bin = pairs
+            .column(0)
+            .as_primitive::<Int64Type>()
+            .values()
+            .to_vec();
+        let clips = pairs
+            .column(1)
+            .as_primitive::<Int64Type>()
+            .values()
+            .to_vec();
+        bin.into_iter().zip(clips).collect()
+    }
+
+    #[test]
+    fn a_group_filling_many_bins_counts_them_all() {
+        // Group 0 fills 20 bins (past FEW_BINS) in two partitions, some twice; group 1
+        // one bin. Every bin comes out once, in order, with all its values.
+        let new = || Groups {
+            counts: Vec::new(),
+            bins: HALF,
+        };
+        let values: Vec<f64> = (0..40).map(|i| f64::from(i % 20) * 0.5 + 0.1).collect();
+        let col = |v: &[f64]| vec![Arc::new(Float64Array::from(v.to_vec())) as ArrayRef];
+        let (mut a, mut b, mut last) = (new(), new(), new());
+        a.update_batch(&col(&values[..25]), &[0; 25], None, 1)
+            .unwrap();
+        b.update_batch(&col(&values[25..]), &[0; 15], None, 1)
+            .unwrap();
+        b.update_batch(&col(&[7.0]), &[1], None, 2).unwrap();
+        assert!(matches!(a.counts[0], Counts::All(_)));
+        assert!(matches!(b.counts[1], Counts::Few(_)));
+        last.merge_batch(&a.state(EmitTo::All).unwrap(), &[0], 2)
+            .unwrap();
+        last.merge_batch(&b.state(EmitTo::All).unwrap(), &[0, 1], 2)
+            .unwrap();
+        let out = last.evaluate(EmitTo::All).unwrap();
+        let want: Vec<(i64, i64)> = (0..20).map(|k| (k, 2)).collect();
+        assert_eq!(pairs(&out, 0), want);
+        assert_eq!(pairs(&out, 1), [(14, 1)]);
+        // A group of one value holds one pair, not a count per bin.
+        let mut one = new();
+        one.update_batch(&col(&[7.0]), &[0], None, 1).unwrap();
+        assert!(
+            one.size() < HALF.count * std::mem::size_of::<i64>() / 4,
+            "{}",
+            one.size()
+        );
     }
 }

@@ -57,7 +57,9 @@ fn separator(args: &AccumulatorArgs) -> Result<String> {
 
 impl Kind for JoinedDistinct {
     const NAME: &'static str = "joined_distinct";
-    const STATE: (&'static str, DataType) = ("labels", DataType::Utf8);
+    fn state() -> (&'static str, DataType) {
+        ("labels", DataType::Utf8)
+    }
     type Groups = Groups;
 
     fn return_type(_arg_types: &[DataType]) -> Result<DataType> {

@@ -70,7 +70,9 @@ fn fractions(args: &AccumulatorArgs) -> Result<Vec<f64>> {
 
 impl Kind for ExactQuantiles {
     const NAME: &'static str = "exact_quantiles";
-    const STATE: (&'static str, DataType) = ("values", DataType::Float64);
+    fn state() -> (&'static str, DataType) {
+        ("values", DataType::Float64)
+    }
     type Groups = Groups;
 
     fn return_type(arg_types: &[DataType]) -> Result<DataType> {
