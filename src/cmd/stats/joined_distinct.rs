@@ -70,6 +70,7 @@ impl Kind for JoinedDistinct {
         Ok(Groups {
             labels: Vec::new(),
             separator: separator(args)?,
+            held: 0,
         })
     }
 }
@@ -79,11 +80,19 @@ impl Kind for JoinedDistinct {
 struct Labels(Vec<String>);
 
 impl Labels {
-    fn add(&mut self, label: &str) {
+    /// Adds `label` if the group lacks it; returns the bytes that took (0 if it had it).
+    fn add(&mut self, label: &str) -> usize {
         // The newest label first: rows of one corpus come together.
-        if !self.0.iter().rev().any(|l| l == label) {
-            self.0.push(label.to_owned());
+        if self.0.iter().rev().any(|l| l == label) {
+            return 0;
         }
+        self.0.push(label.to_owned());
+        label_size(label)
+    }
+
+    /// The bytes the group's labels take.
+    fn size(&self) -> usize {
+        self.0.iter().map(|l| label_size(l)).sum()
     }
 
     fn joined(&self, separator: &str) -> Option<String> {
@@ -116,8 +125,15 @@ fn labels_list(groups: Vec<Labels>) -> ArrayRef {
     ))
 }
 
-/// Adds the labels of a partial state to the groups named by `group_indices`.
-fn merge_lists(target: &mut [Labels], lists: &ArrayRef, group_indices: &[usize]) -> Result<()> {
+/// What one label takes: its `String` and its bytes.
+fn label_size(label: &str) -> usize {
+    std::mem::size_of::<String>() + label.len()
+}
+
+/// Adds the labels of a partial state to the groups named by `group_indices`; returns
+/// the bytes that took.
+fn merge_lists(target: &mut [Labels], lists: &ArrayRef, group_indices: &[usize]) -> Result<usize> {
+    let mut added = 0;
     let lists = lists.as_list::<i32>();
     for (row, &group) in group_indices.iter().enumerate() {
         if lists.is_null(row) {
@@ -125,10 +141,10 @@ fn merge_lists(target: &mut [Labels], lists: &ArrayRef, group_indices: &[usize])
         }
         let labels = strings(&lists.value(row))?;
         for label in labels.as_string_view().iter().flatten() {
-            target[group].add(label);
+            added += target[group].add(label);
         }
     }
-    Ok(())
+    Ok(added)
 }
 
 /// Every group of a `GROUP BY`, by group index.
@@ -136,6 +152,19 @@ fn merge_lists(target: &mut [Labels], lists: &ArrayRef, group_indices: &[usize])
 struct Groups {
     labels: Vec<Labels>,
     separator: String,
+    /// The bytes every group's labels take, kept as they are added: DataFusion asks
+    /// for the size after every batch, and adding it up over a million groups each
+    /// time made `--by src` quadratic.
+    held: usize,
+}
+
+impl Groups {
+    /// Takes the groups `emit_to` names out, and their bytes out of `held`.
+    fn take(&mut self, emit_to: EmitTo) -> Vec<Labels> {
+        let groups = emit_to.take_needed(&mut self.labels);
+        self.held -= groups.iter().map(Labels::size).sum::<usize>();
+        groups
+    }
 }
 
 impl GroupsAccumulator for Groups {
@@ -158,7 +187,7 @@ impl GroupsAccumulator for Groups {
             if passes(opt_filter, row) && column.is_valid(row) {
                 let seen = Some((group, views[row]));
                 if seen != previous {
-                    self.labels[group].add(column.value(row));
+                    self.held += self.labels[group].add(column.value(row));
                     previous = seen;
                 }
             }
@@ -167,13 +196,13 @@ impl GroupsAccumulator for Groups {
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let groups = emit_to.take_needed(&mut self.labels);
+        let groups = self.take(emit_to);
         let joined: StringArray = groups.iter().map(|g| g.joined(&self.separator)).collect();
         Ok(Arc::new(joined))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        Ok(vec![labels_list(emit_to.take_needed(&mut self.labels))])
+        Ok(vec![labels_list(self.take(emit_to))])
     }
 
     fn merge_batch(
@@ -183,7 +212,8 @@ impl GroupsAccumulator for Groups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.labels.resize_with(total_num_groups, Labels::default);
-        merge_lists(&mut self.labels, &values[0], group_indices)
+        self.held += merge_lists(&mut self.labels, &values[0], group_indices)?;
+        Ok(())
     }
 
     fn convert_to_state(
@@ -207,13 +237,7 @@ impl GroupsAccumulator for Groups {
     }
 
     fn size(&self) -> usize {
-        self.labels.capacity() * std::mem::size_of::<Labels>()
-            + self
-                .labels
-                .iter()
-                .flat_map(|g| &g.0)
-                .map(|l| std::mem::size_of::<String>() + l.capacity())
-                .sum::<usize>()
+        self.labels.capacity() * std::mem::size_of::<Labels>() + self.held
     }
 }
 
@@ -230,6 +254,7 @@ mod tests {
         let mut g = Groups {
             labels: Vec::new(),
             separator: "+".into(),
+            held: 0,
         };
         let rows = [
             Some("vmaf"),
@@ -241,7 +266,14 @@ mod tests {
         ];
         g.update_batch(&col(&rows), &[0, 0, 0, 0, 0, 1], None, 2)
             .unwrap();
+        // The size kept as labels come equals the labels' size added up.
+        assert_eq!(g.held, g.labels.iter().map(Labels::size).sum::<usize>());
+        assert_eq!(
+            g.held,
+            3 * std::mem::size_of::<String>() + "vmaf1-5-acr0-100-dcr".len()
+        );
         let out = g.evaluate(EmitTo::All).unwrap();
+        assert_eq!(g.held, 0, "emitted groups leave the size");
         let out = out.as_string::<i32>();
         assert_eq!(out.value(0), "0-100-dcr+1-5-acr+vmaf");
         // A group whose labels are all NULL has no label, as STRING_AGG gives.
@@ -253,6 +285,7 @@ mod tests {
         let new = || Groups {
             labels: Vec::new(),
             separator: "+".into(),
+            held: 0,
         };
         let (mut a, mut b, mut last) = (new(), new(), new());
         a.update_batch(&col(&[Some("b"), Some("a")]), &[0, 1], None, 2)
