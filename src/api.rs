@@ -237,15 +237,20 @@ fn plain_types(table: Table) -> Result<Table> {
     Ok(Table { schema, batches })
 }
 
-/// `mosagg stats PATH --by COLUMN`, as a table.
-pub fn stats(path: &Path, by: &str, cancel: &Cancel) -> Result<Table> {
+/// `mosagg stats PATH --by COLUMN [--memory-limit BYTES]`, as a table; `None` for the
+/// CLI's default limit.
+pub fn stats(path: &Path, by: &str, memory_limit: Option<usize>, cancel: &Cancel) -> Result<Table> {
     stats::check_group_column(by)?;
+    let default = EngineArgs::default();
     let args = stats::Args {
         path: path.to_path_buf(),
         by: by.to_owned(),
         format: stats::StatsFormat::Table,
         plot: None,
-        engine: crate::args::EngineArgs::default(),
+        engine: EngineArgs {
+            memory_limit: memory_limit.unwrap_or(default.memory_limit),
+            ..default
+        },
     };
     let computed = block_on(cancel, stats::compute(&args))?;
     plain_types(Table {

@@ -112,10 +112,16 @@ def query(sql: str, tables: Optional[Mapping[str, StrPath]] = None) -> "pyarrow.
     return _mosagg.query(sql, list((tables or {}).items()))
 
 
-def stats(path: StrPath, by: str = "corpus_source") -> "pyarrow.Table":
+def stats(
+    path: StrPath,
+    by: str = "corpus_source",
+    memory_limit: Union[None, int, str] = None,
+) -> "pyarrow.Table":
     """Per-group distribution of the unified MOS (n, mean, std, min, p05 … max, and the
-    native scale), as ``mosagg stats PATH --by BY`` computes it."""
-    return _mosagg.stats(path, by)
+    native scale), as ``mosagg stats PATH --by BY`` computes it. ``memory_limit`` (bytes,
+    or ``"512M"``-style text) bounds it as ``--memory-limit`` does; a file with more
+    groups than that holds raises ``ResourcesError``."""
+    return _mosagg.stats(path, by, _memory_limit(memory_limit))
 
 
 def scales(scales: ScalesArg = None) -> Dict[str, Dict[str, Any]]:

@@ -101,10 +101,18 @@ fn query(
 }
 
 #[pyfunction]
-fn stats(py: Python<'_>, path: PathBuf, by: String) -> PyResult<Bound<'_, PyAny>> {
+#[pyo3(signature = (path, by, memory_limit))]
+fn stats(
+    py: Python<'_>,
+    path: PathBuf,
+    by: String,
+    memory_limit: Option<usize>,
+) -> PyResult<Bound<'_, PyAny>> {
     let table = finish(
         py,
-        interrupt::run(py, move |cancel| api::stats(&path, &by, cancel)),
+        interrupt::run(py, move |cancel| {
+            api::stats(&path, &by, memory_limit, cancel)
+        }),
     )?;
     to_pyarrow(py, table)
 }

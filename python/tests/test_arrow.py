@@ -191,6 +191,22 @@ def test_stats_by_another_column_and_its_errors(training_set, tmp_path: Path):
         mosagg.stats(other)
 
 
+def test_stats_with_a_group_per_clip_and_a_memory_limit(tmp_path: Path):
+    clips = tmp_path / "clips.jsonl"
+    clips.write_text(
+        "".join(f'{{"src": "clip_{i:05d}.mp4", "mos": {i % 100}}}\n' for i in range(20_000))
+    )
+    per_clip = mosagg.stats(clips, by="src", memory_limit="256M")
+    assert per_clip.num_rows == 20_000
+    assert per_clip.column("src")[123].as_py() == "clip_00123.mp4"
+    assert per_clip.column("median")[123].as_py() == 23.0
+    with pytest.raises(mosagg.ResourcesError, match="--memory-limit 1M") as e:
+        mosagg.stats(clips, by="src", memory_limit="1M")
+    assert e.value.exit_code == 1
+    with pytest.raises(mosagg.UsageError, match="memory_limit"):
+        mosagg.stats(clips, by="src", memory_limit=1.5)
+
+
 # --- scales --------------------------------------------------------------------------
 
 
