@@ -49,8 +49,9 @@ fn ranks_of(q: f64, n: usize) -> (usize, usize, f64) {
 /// Highest fraction first: once the rank for one fraction is selected, every value at
 /// or below it sits in the prefix before it, so the next (lower) fraction selects
 /// within that prefix only, and the value just above its rank is the smallest of the
-/// prefix's tail or the previous rank's value. On a 7.5M-value group that is about
-/// half the work of selecting each fraction in the whole group.
+/// prefix's tail or the previous rank's value. (Measured on a 7.5M-value group, when
+/// every group was ranked this way: about half the work of selecting each fraction in
+/// the whole group.)
 ///
 /// The values are ranked as whole numbers: each is replaced in place by its
 /// `order_key`, whose integer order is `order_nan_last`'s, and the two values around a
