@@ -43,6 +43,17 @@ fn training_set(dir: &Path) -> (PathBuf, PathBuf) {
     (set.jsonl, set.parquet)
 }
 
+/// Each quantile column and its fraction (min and max are the quantiles 0 and 1).
+const QUANTILES: [(&str, f64); 7] = [
+    ("min", 0.0),
+    ("p05", 0.05),
+    ("p25", 0.25),
+    ("median", 0.5),
+    ("p75", 0.75),
+    ("p95", 0.95),
+    ("max", 1.0),
+];
+
 /// numpy's default (linear) quantile, written out from its definition.
 fn quantile(sorted: &[f64], q: f64) -> f64 {
     let pos = q * (sorted.len() - 1) as f64;
@@ -135,15 +146,7 @@ fn json_stats_match_the_definitions_for_parquet_and_jsonl() {
         } else {
             assert!(g["std"].is_null(), "sample std of one value is undefined");
         }
-        for (key, q) in [
-            ("min", 0.0),
-            ("p05", 0.05),
-            ("p25", 0.25),
-            ("median", 0.5),
-            ("p75", 0.75),
-            ("p95", 0.95),
-            ("max", 1.0),
-        ] {
+        for (key, q) in QUANTILES {
             let got = g[key].as_f64().expect("number");
             assert!(
                 close(got, quantile(&mos, q)),
@@ -189,15 +192,7 @@ fn quantiles_of_a_large_group_are_exact() {
             .collect();
         values.sort_by(f64::total_cmp);
         assert_eq!(g["n"], json!(values.len()));
-        for (key, q) in [
-            ("min", 0.0),
-            ("p05", 0.05),
-            ("p25", 0.25),
-            ("median", 0.5),
-            ("p75", 0.75),
-            ("p95", 0.95),
-            ("max", 1.0),
-        ] {
+        for (key, q) in QUANTILES {
             assert_eq!(g[key].as_f64(), Some(quantile(&values, q)), "{name} {key}");
         }
     }

@@ -23,7 +23,7 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::function::AccumulatorArgs;
 use datafusion::logical_expr::{AggregateUDF, EmitTo, GroupsAccumulator, Signature, Volatility};
 
-use super::aggregate::{self, Kind, literal, passes};
+use super::aggregate::{self, Held, Kind, PerGroup, literal, passes};
 
 /// More bins than a histogram needs; guards the memory a typo could ask for.
 const MAX_BINS: i64 = 100_000;
@@ -144,8 +144,10 @@ impl Counts {
                 .collect(),
         }
     }
+}
 
-    fn size(&self) -> usize {
+impl Held for Counts {
+    fn held(&self) -> usize {
         match self {
             Counts::Few(pairs) => pairs.capacity() * std::mem::size_of::<(u32, i64)>(),
             Counts::All(counts) => std::mem::size_of_val(&**counts),
@@ -189,9 +191,8 @@ impl Kind for BinCounts {
 
     fn groups(args: &AccumulatorArgs) -> Result<Groups> {
         Ok(Groups {
-            counts: Vec::new(),
+            counts: PerGroup::default(),
             bins: Bins::from_args(args)?,
-            held: 0,
         })
     }
 }
@@ -199,33 +200,8 @@ impl Kind for BinCounts {
 /// Every group of a `GROUP BY`, by group index.
 #[derive(Debug)]
 struct Groups {
-    counts: Vec<Counts>,
+    counts: PerGroup<Counts>,
     bins: Bins,
-    /// Every group's `Counts::size`, kept as counts are added: DataFusion asks for the
-    /// size after every batch, and adding it up over a million groups each time made
-    /// `--by src` quadratic.
-    held: usize,
-}
-
-impl Groups {
-    fn grow(&mut self, total_num_groups: usize) {
-        self.counts.resize_with(total_num_groups, Counts::default);
-    }
-
-    /// Adds `n` values to bin `k` of `group`, and what that takes to `held`.
-    fn add(&mut self, group: usize, k: usize, n: i64) {
-        let counts = &mut self.counts[group];
-        let before = counts.size();
-        counts.add(k, n, self.bins.count);
-        self.held = self.held + counts.size() - before;
-    }
-
-    /// Takes the groups `emit_to` names out, and their bytes out of `held`.
-    fn take(&mut self, emit_to: EmitTo) -> Vec<Counts> {
-        let groups = emit_to.take_needed(&mut self.counts);
-        self.held -= groups.iter().map(Counts::size).sum::<usize>();
-        groups
-    }
 }
 
 impl GroupsAccumulator for Groups {
@@ -236,7 +212,7 @@ impl GroupsAccumulator for Groups {
         opt_filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
-        self.grow(total_num_groups);
+        self.counts.grow(total_num_groups);
         let column = values[0].as_primitive::<Float64Type>();
         let bins = self.bins;
         if opt_filter.is_none() && column.null_count() == 0 {
@@ -247,15 +223,14 @@ impl GroupsAccumulator for Groups {
             for run in group_indices.chunk_by(|a, b| a == b) {
                 let values = &column.values()[start..start + run.len()];
                 start += run.len();
-                if let Counts::All(all) = &mut self.counts[run[0]] {
-                    for k in values.iter().filter_map(|&v| bins.of(v)) {
-                        all[k] += 1;
+                self.counts.change(run[0], |counts| {
+                    let ks = values.iter().filter_map(|&v| bins.of(v));
+                    if let Counts::All(all) = &mut *counts {
+                        ks.for_each(|k| all[k] += 1);
+                    } else {
+                        ks.for_each(|k| counts.add(k, 1, bins.count));
                     }
-                } else {
-                    for k in values.iter().filter_map(|&v| bins.of(v)) {
-                        self.add(run[0], k, 1);
-                    }
-                }
+                });
             }
             return Ok(());
         }
@@ -264,14 +239,14 @@ impl GroupsAccumulator for Groups {
                 && column.is_valid(row)
                 && let Some(k) = bins.of(column.value(row))
             {
-                self.add(group, k, 1);
+                self.counts.change(group, |c| c.add(k, 1, bins.count));
             }
         }
         Ok(())
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        Ok(bins_list(&self.take(emit_to)))
+        Ok(bins_list(&self.counts.take(emit_to)))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
@@ -284,7 +259,8 @@ impl GroupsAccumulator for Groups {
         group_indices: &[usize],
         total_num_groups: usize,
     ) -> Result<()> {
-        self.grow(total_num_groups);
+        self.counts.grow(total_num_groups);
+        let bins = self.bins.count;
         let lists = values[0].as_list::<i32>();
         let pairs = lists.values().as_struct();
         let bin = pairs.column(0).as_primitive::<Int64Type>();
@@ -296,10 +272,9 @@ impl GroupsAccumulator for Groups {
             let (start, end) = (lists.offsets()[row], lists.offsets()[row + 1]);
             for i in start as usize..end as usize {
                 // A partial state's bins are bins of the same layout.
-                let k = usize::try_from(bin.value(i))
-                    .unwrap_or(0)
-                    .min(self.bins.count - 1);
-                self.add(group, k, clips.value(i));
+                let k = usize::try_from(bin.value(i)).unwrap_or(0).min(bins - 1);
+                self.counts
+                    .change(group, |c| c.add(k, clips.value(i), bins));
             }
         }
         Ok(())
@@ -328,7 +303,7 @@ impl GroupsAccumulator for Groups {
     }
 
     fn size(&self) -> usize {
-        self.counts.capacity() * std::mem::size_of::<Counts>() + self.held
+        self.counts.size()
     }
 }
 
@@ -366,9 +341,8 @@ mod tests {
             count: 3,
         };
         let new = || Groups {
-            counts: Vec::new(),
+            counts: PerGroup::default(),
             bins,
-            held: 0,
         };
         let col = |v: &[Option<f64>]| vec![Arc::new(Float64Array::from(v.to_vec())) as ArrayRef];
         let (mut a, mut b, mut last) = (new(), new(), new());
@@ -412,9 +386,8 @@ mod tests {
         // Group 0 fills 20 bins (past FEW_BINS) in two partitions, some twice; group 1
         // one bin. Every bin comes out once, in order, with all its values.
         let new = || Groups {
-            counts: Vec::new(),
+            counts: PerGroup::default(),
             bins: HALF,
-            held: 0,
         };
         let values: Vec<f64> = (0..40).map(|i| f64::from(i % 20) * 0.5 + 0.1).collect();
         let col = |v: &[f64]| vec![Arc::new(Float64Array::from(v.to_vec())) as ArrayRef];
@@ -424,18 +397,18 @@ mod tests {
         b.update_batch(&col(&values[25..]), &[0; 15], None, 1)
             .unwrap();
         b.update_batch(&col(&[7.0]), &[1], None, 2).unwrap();
-        assert!(matches!(a.counts[0], Counts::All(_)));
+        assert!(matches!(a.counts.groups()[0], Counts::All(_)));
         // The size kept as counts come equals the groups' sizes added up.
-        let sizes = |g: &Groups| g.counts.iter().map(Counts::size).sum::<usize>();
-        assert_eq!((a.held, b.held), (sizes(&a), sizes(&b)));
-        assert!(matches!(b.counts[1], Counts::Few(_)));
+        let sizes = |g: &Groups| g.counts.groups().iter().map(Held::held).sum::<usize>();
+        assert_eq!((a.counts.held(), b.counts.held()), (sizes(&a), sizes(&b)));
+        assert!(matches!(b.counts.groups()[1], Counts::Few(_)));
         last.merge_batch(&a.state(EmitTo::All).unwrap(), &[0], 2)
             .unwrap();
         last.merge_batch(&b.state(EmitTo::All).unwrap(), &[0, 1], 2)
             .unwrap();
-        assert_eq!(last.held, sizes(&last));
+        assert_eq!(last.counts.held(), sizes(&last));
         let out = last.evaluate(EmitTo::All).unwrap();
-        assert_eq!(last.held, 0, "emitted groups leave the size");
+        assert_eq!(last.counts.held(), 0, "emitted groups leave the size");
         let want: Vec<(i64, i64)> = (0..20).map(|k| (k, 2)).collect();
         assert_eq!(pairs(&out, 0), want);
         assert_eq!(pairs(&out, 1), [(14, 1)]);

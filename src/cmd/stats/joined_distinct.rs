@@ -22,7 +22,7 @@ use datafusion::logical_expr::{
     AggregateUDF, EmitTo, GroupsAccumulator, Signature, TypeSignature, Volatility,
 };
 
-use super::aggregate::{self, Kind, literal, passes};
+use super::aggregate::{self, Held, Kind, PerGroup, literal, passes};
 
 /// The aggregate to register on a session.
 pub fn udaf() -> AggregateUDF {
@@ -68,9 +68,8 @@ impl Kind for JoinedDistinct {
 
     fn groups(args: &AccumulatorArgs) -> Result<Groups> {
         Ok(Groups {
-            labels: Vec::new(),
+            labels: PerGroup::default(),
             separator: separator(args)?,
-            held: 0,
         })
     }
 }
@@ -80,19 +79,11 @@ impl Kind for JoinedDistinct {
 struct Labels(Vec<String>);
 
 impl Labels {
-    /// Adds `label` if the group lacks it; returns the bytes that took (0 if it had it).
-    fn add(&mut self, label: &str) -> usize {
+    fn add(&mut self, label: &str) {
         // The newest label first: rows of one corpus come together.
-        if self.0.iter().rev().any(|l| l == label) {
-            return 0;
+        if !self.0.iter().rev().any(|l| l == label) {
+            self.0.push(label.to_owned());
         }
-        self.0.push(label.to_owned());
-        label_size(label)
-    }
-
-    /// The bytes the group's labels take.
-    fn size(&self) -> usize {
-        self.0.iter().map(|l| label_size(l)).sum()
     }
 
     fn joined(&self, separator: &str) -> Option<String> {
@@ -125,15 +116,22 @@ fn labels_list(groups: Vec<Labels>) -> ArrayRef {
     ))
 }
 
-/// What one label takes: its `String` and its bytes.
-fn label_size(label: &str) -> usize {
-    std::mem::size_of::<String>() + label.len()
+impl Held for Labels {
+    /// Each label's `String` and its bytes (a group holds a handful).
+    fn held(&self) -> usize {
+        self.0
+            .iter()
+            .map(|l| std::mem::size_of::<String>() + l.len())
+            .sum()
+    }
 }
 
-/// Adds the labels of a partial state to the groups named by `group_indices`; returns
-/// the bytes that took.
-fn merge_lists(target: &mut [Labels], lists: &ArrayRef, group_indices: &[usize]) -> Result<usize> {
-    let mut added = 0;
+/// Adds the labels of a partial state to the groups named by `group_indices`.
+fn merge_lists(
+    target: &mut PerGroup<Labels>,
+    lists: &ArrayRef,
+    group_indices: &[usize],
+) -> Result<()> {
     let lists = lists.as_list::<i32>();
     for (row, &group) in group_indices.iter().enumerate() {
         if lists.is_null(row) {
@@ -141,30 +139,17 @@ fn merge_lists(target: &mut [Labels], lists: &ArrayRef, group_indices: &[usize])
         }
         let labels = strings(&lists.value(row))?;
         for label in labels.as_string_view().iter().flatten() {
-            added += target[group].add(label);
+            target.change(group, |g| g.add(label));
         }
     }
-    Ok(added)
+    Ok(())
 }
 
 /// Every group of a `GROUP BY`, by group index.
 #[derive(Debug)]
 struct Groups {
-    labels: Vec<Labels>,
+    labels: PerGroup<Labels>,
     separator: String,
-    /// The bytes every group's labels take, kept as they are added: DataFusion asks
-    /// for the size after every batch, and adding it up over a million groups each
-    /// time made `--by src` quadratic.
-    held: usize,
-}
-
-impl Groups {
-    /// Takes the groups `emit_to` names out, and their bytes out of `held`.
-    fn take(&mut self, emit_to: EmitTo) -> Vec<Labels> {
-        let groups = emit_to.take_needed(&mut self.labels);
-        self.held -= groups.iter().map(Labels::size).sum::<usize>();
-        groups
-    }
 }
 
 impl GroupsAccumulator for Groups {
@@ -175,7 +160,7 @@ impl GroupsAccumulator for Groups {
         opt_filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
-        self.labels.resize_with(total_num_groups, Labels::default);
+        self.labels.grow(total_num_groups);
         let column = strings(&values[0])?;
         let column = column.as_string_view();
         // A row whose view (a short string itself, or a long one's place) equals the
@@ -187,7 +172,7 @@ impl GroupsAccumulator for Groups {
             if passes(opt_filter, row) && column.is_valid(row) {
                 let seen = Some((group, views[row]));
                 if seen != previous {
-                    self.held += self.labels[group].add(column.value(row));
+                    self.labels.change(group, |g| g.add(column.value(row)));
                     previous = seen;
                 }
             }
@@ -196,13 +181,13 @@ impl GroupsAccumulator for Groups {
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let groups = self.take(emit_to);
+        let groups = self.labels.take(emit_to);
         let joined: StringArray = groups.iter().map(|g| g.joined(&self.separator)).collect();
         Ok(Arc::new(joined))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        Ok(vec![labels_list(self.take(emit_to))])
+        Ok(vec![labels_list(self.labels.take(emit_to))])
     }
 
     fn merge_batch(
@@ -211,9 +196,8 @@ impl GroupsAccumulator for Groups {
         group_indices: &[usize],
         total_num_groups: usize,
     ) -> Result<()> {
-        self.labels.resize_with(total_num_groups, Labels::default);
-        self.held += merge_lists(&mut self.labels, &values[0], group_indices)?;
-        Ok(())
+        self.labels.grow(total_num_groups);
+        merge_lists(&mut self.labels, &values[0], group_indices)
     }
 
     fn convert_to_state(
@@ -237,7 +221,7 @@ impl GroupsAccumulator for Groups {
     }
 
     fn size(&self) -> usize {
-        self.labels.capacity() * std::mem::size_of::<Labels>() + self.held
+        self.labels.size()
     }
 }
 
@@ -252,9 +236,8 @@ mod tests {
     #[test]
     fn distinct_labels_sorted_by_bytes_and_joined() {
         let mut g = Groups {
-            labels: Vec::new(),
+            labels: PerGroup::default(),
             separator: "+".into(),
-            held: 0,
         };
         let rows = [
             Some("vmaf"),
@@ -267,13 +250,14 @@ mod tests {
         g.update_batch(&col(&rows), &[0, 0, 0, 0, 0, 1], None, 2)
             .unwrap();
         // The size kept as labels come equals the labels' size added up.
-        assert_eq!(g.held, g.labels.iter().map(Labels::size).sum::<usize>());
+        let sizes = g.labels.groups().iter().map(Held::held).sum::<usize>();
+        assert_eq!(g.labels.held(), sizes);
         assert_eq!(
-            g.held,
+            g.labels.held(),
             3 * std::mem::size_of::<String>() + "vmaf1-5-acr0-100-dcr".len()
         );
         let out = g.evaluate(EmitTo::All).unwrap();
-        assert_eq!(g.held, 0, "emitted groups leave the size");
+        assert_eq!(g.labels.held(), 0, "emitted groups leave the size");
         let out = out.as_string::<i32>();
         assert_eq!(out.value(0), "0-100-dcr+1-5-acr+vmaf");
         // A group whose labels are all NULL has no label, as STRING_AGG gives.
@@ -283,9 +267,8 @@ mod tests {
     #[test]
     fn partial_states_merge_into_the_same_label() {
         let new = || Groups {
-            labels: Vec::new(),
+            labels: PerGroup::default(),
             separator: "+".into(),
-            held: 0,
         };
         let (mut a, mut b, mut last) = (new(), new(), new());
         a.update_batch(&col(&[Some("b"), Some("a")]), &[0, 1], None, 2)

@@ -29,7 +29,7 @@ use datafusion::logical_expr::{
     AggregateUDF, EmitTo, GroupsAccumulator, Signature, TypeSignature, Volatility,
 };
 
-use super::aggregate::{self, Kind, literal, passes};
+use super::aggregate::{self, Held, Kind, PerGroup, literal, passes};
 use super::ranks;
 
 /// More fractions than anyone asks for in one call.
@@ -86,9 +86,8 @@ impl Kind for ExactQuantiles {
 
     fn groups(args: &AccumulatorArgs) -> Result<Groups> {
         Ok(Groups {
-            values: Vec::new(),
+            values: PerGroup::default(),
             fractions: fractions(args)?,
-            held: 0,
         })
     }
 }
@@ -142,10 +141,8 @@ impl Values {
                 .sum::<usize>()
     }
 
-    /// Adds the non-NULL values of `column[start .. start + len]`; returns the bytes
-    /// that took.
-    fn add_run(&mut self, column: &Float64Array, start: usize, len: usize) -> usize {
-        let before = self.size();
+    /// Adds the non-NULL values of `column[start .. start + len]`.
+    fn add_run(&mut self, column: &Float64Array, start: usize, len: usize) {
         if len >= MIN_SLICE {
             self.slices.push(column.slice(start, len));
             self.sliced += len;
@@ -155,7 +152,6 @@ impl Values {
         } else {
             self.loose.extend(column.slice(start, len).iter().flatten());
         }
-        self.size() - before
     }
 
     /// Appends every value to `out`.
@@ -178,10 +174,12 @@ impl Values {
             .chain(std::iter::once(Cow::Borrowed(self.loose.as_slice())))
             .collect()
     }
+}
 
-    /// Bytes held beyond the struct, for the memory pool. A slice is counted by its
-    /// values, not by the whole buffer it shares with other groups' slices.
-    fn size(&self) -> usize {
+impl Held for Values {
+    /// A slice is counted by its values, not by the whole buffer it shares with other
+    /// groups' slices.
+    fn held(&self) -> usize {
         self.slices.capacity() * std::mem::size_of::<Float64Array>()
             + (self.sliced + self.loose.capacity()) * std::mem::size_of::<f64>()
     }
@@ -203,39 +201,24 @@ fn values_list(groups: Vec<Values>) -> ArrayRef {
 }
 
 /// Appends the lists of a partial state to the groups named by `group_indices`: each
-/// list stays a slice of the state's values. Returns the bytes that took.
-fn merge_lists(target: &mut [Values], lists: &ArrayRef, group_indices: &[usize]) -> usize {
+/// list stays a slice of the state's values.
+fn merge_lists(target: &mut PerGroup<Values>, lists: &ArrayRef, group_indices: &[usize]) {
     let lists = lists.as_list::<i32>();
-    let mut added = 0;
     for (row, &group) in group_indices.iter().enumerate() {
         if lists.is_null(row) {
             continue;
         }
         let values = lists.value(row);
         let values = values.as_primitive::<Float64Type>();
-        added += target[group].add_run(values, 0, values.len());
+        target.change(group, |v| v.add_run(values, 0, values.len()));
     }
-    added
 }
 
 /// Every group of a `GROUP BY`, by group index.
 #[derive(Debug)]
 struct Groups {
-    values: Vec<Values>,
+    values: PerGroup<Values>,
     fractions: Vec<f64>,
-    /// Every group's `Values::size`, kept as values are added: DataFusion asks for the
-    /// size after every batch, and adding it up over a million groups each time made
-    /// `--by src` quadratic.
-    held: usize,
-}
-
-impl Groups {
-    /// Takes the groups `emit_to` names out, and their bytes out of `held`.
-    fn take(&mut self, emit_to: EmitTo) -> Vec<Values> {
-        let groups = emit_to.take_needed(&mut self.values);
-        self.held -= groups.iter().map(Values::size).sum::<usize>();
-        groups
-    }
 }
 
 impl GroupsAccumulator for Groups {
@@ -246,15 +229,13 @@ impl GroupsAccumulator for Groups {
         opt_filter: Option<&BooleanArray>,
         total_num_groups: usize,
     ) -> Result<()> {
-        self.values.resize_with(total_num_groups, Values::default);
+        self.values.grow(total_num_groups);
         let column = values[0].as_primitive::<Float64Type>();
         if opt_filter.is_some() {
             for (row, &group) in group_indices.iter().enumerate() {
                 if passes(opt_filter, row) && column.is_valid(row) {
-                    let loose = &mut self.values[group].loose;
-                    let before = loose.capacity();
-                    loose.push(column.value(row));
-                    self.held += (loose.capacity() - before) * std::mem::size_of::<f64>();
+                    self.values
+                        .change(group, |v| v.loose.push(column.value(row)));
                 }
             }
             return Ok(());
@@ -262,14 +243,15 @@ impl GroupsAccumulator for Groups {
         // Runs of rows of one group, each added at once.
         let mut start = 0;
         for run in group_indices.chunk_by(|a, b| a == b) {
-            self.held += self.values[run[0]].add_run(column, start, run.len());
+            self.values
+                .change(run[0], |v| v.add_run(column, start, run.len()));
             start += run.len();
         }
         Ok(())
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let groups = self.take(emit_to);
+        let groups = self.values.take(emit_to);
         let rows = groups
             .into_iter()
             .map(|v| ranks::quantiles_of(&v.parts(), &self.fractions))
@@ -278,7 +260,7 @@ impl GroupsAccumulator for Groups {
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        Ok(vec![values_list(self.take(emit_to))])
+        Ok(vec![values_list(self.values.take(emit_to))])
     }
 
     fn merge_batch(
@@ -287,8 +269,8 @@ impl GroupsAccumulator for Groups {
         group_indices: &[usize],
         total_num_groups: usize,
     ) -> Result<()> {
-        self.values.resize_with(total_num_groups, Values::default);
-        self.held += merge_lists(&mut self.values, &values[0], group_indices);
+        self.values.grow(total_num_groups);
+        merge_lists(&mut self.values, &values[0], group_indices);
         Ok(())
     }
 
@@ -316,7 +298,7 @@ impl GroupsAccumulator for Groups {
     }
 
     fn size(&self) -> usize {
-        self.values.capacity() * std::mem::size_of::<Values>() + self.held
+        self.values.size()
     }
 }
 
@@ -329,14 +311,12 @@ mod tests {
         // Two partitions see halves of two groups; the final aggregate merges their lists.
         let fractions = vec![0.25, 0.5];
         let mut a = Groups {
-            values: Vec::new(),
+            values: PerGroup::default(),
             fractions: fractions.clone(),
-            held: 0,
         };
         let mut b = Groups {
-            values: Vec::new(),
+            values: PerGroup::default(),
             fractions: fractions.clone(),
-            held: 0,
         };
         let col = |v: &[f64]| vec![Arc::new(Float64Array::from(v.to_vec())) as ArrayRef];
         a.update_batch(&col(&[1.0, 10.0, 2.0]), &[0, 1, 0], None, 2)
@@ -344,9 +324,8 @@ mod tests {
         b.update_batch(&col(&[3.0, 4.0, 20.0]), &[0, 0, 1], None, 2)
             .unwrap();
         let mut last = Groups {
-            values: Vec::new(),
+            values: PerGroup::default(),
             fractions,
-            held: 0,
         };
         last.merge_batch(&a.state(EmitTo::All).unwrap(), &[0, 1], 2)
             .unwrap();
@@ -372,29 +351,27 @@ mod tests {
             .collect();
         let groups: Vec<usize> = (0..n).map(|_| 0).chain([1; 6]).collect();
         let mut partial = Groups {
-            values: Vec::new(),
+            values: PerGroup::default(),
             fractions: vec![0.0, 0.5, 1.0],
-            held: 0,
         };
         partial
             .update_batch(&[Arc::new(column) as ArrayRef], &groups, None, 2)
             .unwrap();
-        assert_eq!(partial.values[0].len(), n - MIN_SLICE);
-        assert_eq!(partial.values[1].len(), 5);
+        assert_eq!(partial.values.groups()[0].len(), n - MIN_SLICE);
+        assert_eq!(partial.values.groups()[1].len(), 5);
         // The size kept as values come equals the groups' sizes added up.
-        let sizes = |g: &Groups| g.values.iter().map(Values::size).sum::<usize>();
-        assert_eq!(partial.held, sizes(&partial));
+        let sizes = |g: &Groups| g.values.groups().iter().map(Held::held).sum::<usize>();
+        assert_eq!(partial.values.held(), sizes(&partial));
         let mut last = Groups {
-            values: Vec::new(),
+            values: PerGroup::default(),
             fractions: vec![0.0, 0.5, 1.0],
-            held: 0,
         };
         last.merge_batch(&partial.state(EmitTo::All).unwrap(), &[0, 1], 2)
             .unwrap();
-        assert_eq!(partial.held, 0, "emitted groups leave the size");
-        assert_eq!(last.held, sizes(&last));
+        assert_eq!(partial.values.held(), 0, "emitted groups leave the size");
+        assert_eq!(last.values.held(), sizes(&last));
         let out = last.evaluate(EmitTo::All).unwrap();
-        assert_eq!(last.held, 0);
+        assert_eq!(last.values.held(), 0);
         let out = out.as_struct();
         let at = |f: usize, g: usize| out.column(f).as_primitive::<Float64Type>().value(g);
         // Group 0 holds the numbers 1 .. n-1 but the multiples of 3; group 1 holds
