@@ -460,6 +460,22 @@ if [[ -n "$MOSAGG" && $QUICK -eq 0 && -f "$UNIFIED_10M" ]]; then
     } >>"$RESULTS/stats.md"
 fi
 
+# ------------------------------------------------- every row out of SQL ----
+
+# A whole training set exported as CSV by `query`, and `stats` with a group per clip
+# (--by src: 9.5M groups), each beside DuckDB doing the same on the same file. Both
+# print every row (hyperfine sends stdout to /dev/null). `stats --by src` needs more
+# than the default 1G at this many groups, so the limit is given.
+if [[ -n "$MOSAGG" && $QUICK -eq 0 && -f "$UNIFIED_10M" ]]; then
+    export_args=(-n "mosagg query --format csv" "$(printf '%q ' "$MOSAGG" query --table "u=$UNIFIED_10M" --format csv "SELECT * FROM u")"
+        -n "mosagg stats --by src --format csv" "$(printf '%q ' "$MOSAGG" stats --by src --format csv --memory-limit 6G "$UNIFIED_10M")")
+    [[ -n "$DUCK_PY" ]] && export_args+=(-n "duckdb COPY TO csv" "$(printf '%q ' "$DUCK_PY" "$BENCH/duckdb_export.py" "$UNIFIED_10M")"
+        -n "duckdb quantile_cont by src" "$(printf '%q ' "$DUCK_PY" "$BENCH/duckdb_stats.py" "$UNIFIED_10M" src)")
+    log "every row out of SQL on the 10m output: hyperfine"
+    hyperfine --runs "$RUNS_10M" --style basic --export-markdown "$RESULTS/exports.md" \
+        --export-csv "$RESULTS/exports.csv" "${export_args[@]}" >&2
+fi
+
 # -------------------------------------------------------------- summary ----
 
 {
@@ -485,7 +501,7 @@ fi
 echo "loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RESULTS/machine.txt" >&2
 log "summary (also in $RESULTS/summary.md)"
 column -t -s '|' -o '|' "$RESULTS/summary.md" 2>/dev/null || cat "$RESULTS/summary.md"
-for extra in floor scaling stats; do
+for extra in floor scaling stats exports; do
     [[ -s "$RESULTS/$extra.md" ]] && { log "$extra (also in $RESULTS/$extra.md)"; cat "$RESULTS/$extra.md" >&2; }
 done
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use arrow::array::RecordBatch;
 use arrow::datatypes::{Schema, SchemaRef};
 
-use crate::args::{CommonArgs, EngineArgs, LockArgs, parse_size};
+use crate::args::{CommonArgs, EngineArgs, LockArgs, TableArgs, parse_size};
 use crate::cleanup::Cancel;
 use crate::cmd::{query, scales as scales_cmd, stats};
 use crate::counters::Counters;
@@ -247,6 +247,7 @@ pub fn stats(path: &Path, by: &str, memory_limit: Option<usize>, cancel: &Cancel
         by: by.to_owned(),
         format: stats::StatsFormat::Table,
         plot: None,
+        table: TableArgs::default(),
         engine: EngineArgs {
             memory_limit: memory_limit.unwrap_or(default.memory_limit),
             ..default

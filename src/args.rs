@@ -39,6 +39,37 @@ pub struct CommonArgs {
     pub scales: Option<PathBuf>,
 }
 
+/// How many rows the terminal table draws; shared by the commands that print a table
+/// of a result that can be any size (`query`, `stats --by` a column with many values).
+#[derive(Debug, Clone, clap::Args)]
+pub struct TableArgs {
+    /// The most rows the terminal table draws (the first ones; the rest are counted, not
+    /// kept, so a huge result stays within memory). 0 draws every row. Other formats
+    /// always print every row.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_ROWS)]
+    pub max_rows: usize,
+}
+
+/// Rows the terminal table draws unless `--max-rows` says otherwise: more than a screen,
+/// few enough to draw at once.
+pub const DEFAULT_MAX_ROWS: usize = 100;
+
+impl Default for TableArgs {
+    /// What the flag's default gives.
+    fn default() -> Self {
+        Self {
+            max_rows: DEFAULT_MAX_ROWS,
+        }
+    }
+}
+
+impl TableArgs {
+    /// The row limit for the renderer: None draws every row.
+    pub fn limit(&self) -> Option<usize> {
+        (self.max_rows > 0).then_some(self.max_rows)
+    }
+}
+
 /// How much memory the query engine may use, and where its sorts spill; shared by
 /// every command that runs a large query.
 #[derive(Debug, Clone, clap::Args)]

@@ -10,6 +10,7 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{DataFrame, SessionContext};
 use futures::StreamExt;
 
+use crate::args::TableArgs;
 use crate::engine::{EngineOptions, new_session, register_path, runtime};
 use crate::error::{Error, Result};
 use crate::table_out::{FloatStyle, Format, Renderer, is_broken_pipe};
@@ -28,16 +29,9 @@ pub struct Args {
     pub tables: Vec<String>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
-    /// The most rows the terminal table draws (the first ones; the rest are counted, not
-    /// kept, so a huge result stays within memory). 0 draws every row. Other formats
-    /// always print every row.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_ROWS)]
-    pub max_rows: usize,
+    #[command(flatten)]
+    pub table: TableArgs,
 }
-
-/// Rows the terminal table draws unless `--max-rows` says otherwise: more than a screen,
-/// few enough to draw at once.
-pub const DEFAULT_MAX_ROWS: usize = 100;
 
 pub fn execute(args: Args) -> Result<i32> {
     let mut tables = args
@@ -54,8 +48,7 @@ pub fn execute(args: Args) -> Result<i32> {
         for (name, path) in &tables {
             register_path(&ctx, name, path).await?;
         }
-        let max_rows = (args.max_rows > 0).then_some(args.max_rows);
-        run_query(&ctx, &args.sql, args.format, max_rows).await
+        run_query(&ctx, &args.sql, args.format, args.table.limit()).await
     });
     match result {
         Err(e) if is_broken_pipe(&e) => Ok(0),

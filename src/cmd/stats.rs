@@ -17,7 +17,7 @@ use datafusion::datasource::MemTable;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 
-use crate::args::EngineArgs;
+use crate::args::{EngineArgs, TableArgs};
 use crate::engine::{EngineOptions, PoolKind, new_session, register_path, runtime};
 use crate::error::{Error, Result};
 use crate::table_out::{FloatStyle, Format, Renderer, is_broken_pipe};
@@ -83,6 +83,8 @@ pub struct Args {
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
     #[command(flatten)]
+    pub table: TableArgs,
+    #[command(flatten)]
     pub engine: EngineArgs,
 }
 
@@ -117,7 +119,7 @@ pub fn execute(args: Args) -> Result<i32> {
         plot::write_svg(path, &svg)?;
         log::info!("wrote {}", crate::paths::shown(path));
     }
-    match print(&computed, args.format) {
+    match print(&computed, args.format, args.table.limit()) {
         Err(e) if is_broken_pipe(&e) => Ok(0),
         other => other.map(|()| 0),
     }
@@ -355,7 +357,7 @@ fn rename_first_column(schema: &Schema, name: &str) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-fn print(computed: &Computed, format: StatsFormat) -> Result<()> {
+fn print(computed: &Computed, format: StatsFormat, max_table_rows: Option<usize>) -> Result<()> {
     let (format, floats) = match format {
         StatsFormat::Table => (Format::Table, FloatStyle::Fixed(3)),
         StatsFormat::Csv => (Format::Csv, FloatStyle::RoundTrip),
@@ -363,7 +365,8 @@ fn print(computed: &Computed, format: StatsFormat) -> Result<()> {
     };
     let stdout = std::io::stdout();
     let out = std::io::BufWriter::new(stdout.lock());
-    let mut r = Renderer::new(format, floats, computed.stats_schema.clone(), out);
+    let mut r = Renderer::new(format, floats, computed.stats_schema.clone(), out)
+        .with_max_table_rows(max_table_rows);
     r.start()?;
     for b in &computed.stats {
         r.push(b)?;
@@ -395,6 +398,7 @@ mod tests {
             by: "corpus_source".into(),
             format: StatsFormat::Csv,
             plot: Some(dir.path().join("p.svg")),
+            table: TableArgs::default(),
             engine: EngineArgs::default(),
         };
         let rt = runtime(&EngineOptions::default()).expect("runtime");

@@ -32,14 +32,19 @@ pub fn py_repr(v: &Value<'_>) -> String {
 
 /// `str(float)`: like repr, but Python spells the non-finite values in lower case.
 pub fn py_float_str(f: f64) -> String {
+    let mut buf = Vec::with_capacity(24);
+    write_py_float_str(&mut buf, f);
+    String::from_utf8(buf).unwrap_or_default()
+}
+
+/// [`py_float_str`] appended to `out`, for writers of many values (no text of its own).
+pub fn write_py_float_str(out: &mut Vec<u8>, f: f64) {
     if f.is_nan() {
-        "nan".to_owned()
+        out.extend_from_slice(b"nan");
     } else if f.is_infinite() {
-        if f > 0.0 { "inf" } else { "-inf" }.to_owned()
+        out.extend_from_slice(if f > 0.0 { b"inf" } else { b"-inf" });
     } else {
-        let mut buf = Vec::with_capacity(24);
-        write_float(&mut buf, f);
-        String::from_utf8(buf).unwrap_or_default()
+        write_float(out, f);
     }
 }
 

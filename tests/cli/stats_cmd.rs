@@ -260,6 +260,51 @@ fn a_group_per_clip_fits_in_memory() {
 }
 
 #[test]
+fn the_table_draws_the_first_groups_and_counts_the_rest() {
+    // 250 groups: more than the table draws by default, fewer than it could.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("clips.jsonl");
+    let text: String = (0..250)
+        .map(|i| {
+            format!("{{\"src\": \"clip_{i:03}.mp4\", \"corpus_source\": \"c\", \"mos\": {i}.5}}\n")
+        })
+        .collect();
+    std::fs::write(&path, text).expect("write");
+    let table = |extra: &[&str]| -> String {
+        let mut args = vec!["stats", path.to_str().expect("utf8"), "--by", "src"];
+        args.extend_from_slice(extra);
+        let out = run(&args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("utf8")
+    };
+    let drawn = table(&[]);
+    assert!(
+        drawn.contains("clip_000.mp4") && drawn.contains("clip_099.mp4"),
+        "{drawn}"
+    );
+    assert!(!drawn.contains("clip_100.mp4"), "{drawn}");
+    assert!(drawn.contains("250 rows; the first 100 shown"), "{drawn}");
+    let few = table(&["--max-rows", "3"]);
+    assert!(
+        few.contains("clip_002.mp4") && !few.contains("clip_003.mp4"),
+        "{few}"
+    );
+    assert!(few.contains("250 rows; the first 3 shown"), "{few}");
+    let all = table(&["--max-rows", "0"]);
+    assert!(
+        all.contains("clip_249.mp4") && !all.contains("rows; the first"),
+        "{all}"
+    );
+    // The machine formats print every group whatever the limit.
+    let csv = table(&["--format", "csv", "--max-rows", "3"]);
+    assert_eq!(csv.lines().count(), 251);
+}
+
+#[test]
 fn csv_has_a_header_and_one_row_per_group() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (_, parquet) = training_set(dir.path());
