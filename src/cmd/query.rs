@@ -164,15 +164,15 @@ async fn run_query(
     max_table_rows: Option<usize>,
 ) -> Result<()> {
     let df = plan_read_only(ctx, sql).await?;
-    let mut stream = df.execute_stream().await?;
+    let stream = df.execute_stream().await?;
     let stdout = std::io::stdout();
     let out = std::io::BufWriter::new(stdout.lock());
     let mut renderer = Renderer::new(format, FloatStyle::RoundTrip, stream.schema(), out)
         .with_max_table_rows(max_table_rows);
     renderer.start()?;
-    while let Some(batch) = stream.next().await {
-        renderer.push(&batch?)?;
-    }
+    renderer
+        .push_stream(stream.map(|batch| batch.map_err(Error::from)))
+        .await?;
     renderer.finish()
 }
 

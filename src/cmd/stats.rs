@@ -112,14 +112,15 @@ pub fn execute(args: Args) -> Result<i32> {
         )?;
     }
     check_group_column(&args.by)?;
-    let computed = runtime(&EngineOptions::default())?.block_on(compute(&args))?;
+    let rt = runtime(&EngineOptions::default())?;
+    let computed = rt.block_on(compute(&args))?;
     if let (Some(path), Some((hist, bin_width))) = (&args.plot, &computed.histogram) {
         let series = plot::series_from_batches(hist)?;
         let svg = plot::render_svg(&series, *bin_width, &args.by)?;
         plot::write_svg(path, &svg)?;
         log::info!("wrote {}", crate::paths::shown(path));
     }
-    match print(&computed, args.format, args.table.limit()) {
+    match rt.block_on(print(&computed, args.format, args.table.limit())) {
         Err(e) if is_broken_pipe(&e) => Ok(0),
         other => other.map(|()| 0),
     }
@@ -357,7 +358,11 @@ fn rename_first_column(schema: &Schema, name: &str) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-fn print(computed: &Computed, format: StatsFormat, max_table_rows: Option<usize>) -> Result<()> {
+async fn print(
+    computed: &Computed,
+    format: StatsFormat,
+    max_table_rows: Option<usize>,
+) -> Result<()> {
     let (format, floats) = match format {
         StatsFormat::Table => (Format::Table, FloatStyle::Fixed(3)),
         StatsFormat::Csv => (Format::Csv, FloatStyle::RoundTrip),
@@ -368,9 +373,10 @@ fn print(computed: &Computed, format: StatsFormat, max_table_rows: Option<usize>
     let mut r = Renderer::new(format, floats, computed.stats_schema.clone(), out)
         .with_max_table_rows(max_table_rows);
     r.start()?;
-    for b in &computed.stats {
-        r.push(b)?;
-    }
+    r.push_stream(futures::stream::iter(
+        computed.stats.iter().cloned().map(Ok),
+    ))
+    .await?;
     r.finish()
 }
 
