@@ -204,13 +204,16 @@ fn values_list(groups: Vec<Values>) -> ArrayRef {
 /// list stays a slice of the state's values.
 fn merge_lists(target: &mut PerGroup<Values>, lists: &ArrayRef, group_indices: &[usize]) {
     let lists = lists.as_list::<i32>();
+    // Each list is a run of the one values array, not an array of its own (an array a
+    // group cost most of the final aggregate's time with a group per clip).
+    let values = lists.values().as_primitive::<Float64Type>();
     for (row, &group) in group_indices.iter().enumerate() {
         if lists.is_null(row) {
             continue;
         }
-        let values = lists.value(row);
-        let values = values.as_primitive::<Float64Type>();
-        target.change(group, |v| v.add_run(values, 0, values.len()));
+        let (start, end) = (lists.offsets()[row], lists.offsets()[row + 1]);
+        let (start, len) = (start as usize, (end - start) as usize);
+        target.change(group, |v| v.add_run(values, start, len));
     }
 }
 
