@@ -147,9 +147,8 @@ impl<W: Write> Renderer<W> {
         let mut rows = self.rows;
         while let Some(batch) = batches.next().await {
             let batch = batch?;
-            let (text, first) = (self.batch_text(), rows == 0);
-            rows += batch.num_rows() as u64;
-            let n = batch.num_rows();
+            let (text, first, n) = (self.batch_text(), rows == 0, batch.num_rows());
+            rows += n as u64;
             pending.push_back((
                 n,
                 tokio::task::spawn_blocking(move || text.of(&batch, first)),
@@ -591,14 +590,20 @@ mod tests {
         .expect("batch")
     }
 
-    fn render(format: Format) -> String {
-        let b = batch();
+    /// `batches` (at least one) written one by one in `format`, as text.
+    fn pushed(format: Format, style: FloatStyle, batches: &[RecordBatch]) -> String {
         let mut out = Vec::new();
-        let mut r = Renderer::new(format, FloatStyle::RoundTrip, b.schema(), &mut out);
+        let mut r = Renderer::new(format, style, batches[0].schema(), &mut out);
         r.start().expect("start");
-        r.push(&b).expect("push");
+        for b in batches {
+            r.push(b).expect("push");
+        }
         r.finish().expect("finish");
         String::from_utf8(out).expect("utf8")
+    }
+
+    fn render(format: Format) -> String {
+        pushed(format, FloatStyle::RoundTrip, &[batch()])
     }
 
     #[test]
@@ -653,12 +658,7 @@ mod tests {
             ],
         )
         .expect("batch");
-        let mut out = Vec::new();
-        let mut r = Renderer::new(format, style, schema, &mut out);
-        r.start().expect("start");
-        r.push(&b).expect("push");
-        r.finish().expect("finish");
-        String::from_utf8(out).expect("utf8")
+        pushed(format, style, &[b])
     }
 
     #[test]
@@ -722,32 +722,20 @@ mod tests {
             .chain((0..23).map(|b| batch(b * 97, 97)))
             .collect();
         for format in [Format::Csv, Format::Json, Format::Ndjson, Format::Table] {
-            let one_by_one = {
-                let mut out = Vec::new();
-                let mut r =
-                    Renderer::new(format, FloatStyle::RoundTrip, Arc::clone(&schema), &mut out)
-                        .with_max_table_rows(None);
-                r.start().expect("start");
-                for b in &batches {
-                    r.push(b).expect("push");
-                }
-                r.finish().expect("finish");
-                out
-            };
+            let one_by_one = pushed(format, FloatStyle::RoundTrip, &batches);
             let at_once = {
                 let mut out = Vec::new();
                 let mut r =
-                    Renderer::new(format, FloatStyle::RoundTrip, Arc::clone(&schema), &mut out)
-                        .with_max_table_rows(None);
+                    Renderer::new(format, FloatStyle::RoundTrip, Arc::clone(&schema), &mut out);
                 r.start().expect("start");
                 r.push_stream(futures::stream::iter(batches.iter().cloned().map(Ok)))
                     .await
                     .expect("push");
                 r.finish().expect("finish");
-                out
+                String::from_utf8(out).expect("utf8")
             };
             assert_eq!(one_by_one, at_once, "{format:?}");
-            let text = String::from_utf8(at_once).expect("utf8");
+            let text = at_once;
             assert!(text.contains("row, 2230"), "{format:?}");
             if format == Format::Json {
                 let rows: serde_json::Value = serde_json::from_str(&text).expect("JSON");
