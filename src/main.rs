@@ -34,7 +34,7 @@ fn main() {
 /// them to the system (1.3 GiB, at the same speed).
 ///
 /// The threshold is 16 MiB, not lower: every mapped buffer comes back as fresh pages
-/// the kernel must fault in and zero. At 4 MiB the read buffers (4 MiB each) and a
+/// the kernel must fault in and zero. At 4 MiB the read buffers (4 MiB each then) and a
 /// bucket's columns were all mapped: 1.7M page faults and 36 s of system time at 10M
 /// rows, against 0.33M faults and 25 s at 16 MiB (52 s instead of 57 s wall; peak RSS
 /// 1.28 GiB instead of 1.23 at 1G, 653 MiB at 256M).
