@@ -32,6 +32,12 @@ pub fn string_stops(x: u64) -> u64 {
     equal_to(x, b'"') | equal_to(x, b'\\') | below(x, 0x20)
 }
 
+/// The bytes that make a CSV field need quotes: a comma, a quote, a newline or a
+/// carriage return.
+pub fn csv_specials(x: u64) -> u64 {
+    equal_to(x, b',') | equal_to(x, b'"') | equal_to(x, b'\n') | equal_to(x, b'\r')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,6 +53,11 @@ mod tests {
                 assert_eq!(flagged(equal_to(x, b'"')), byte == b'"', "{byte:#x}");
                 assert_eq!(flagged(below(x, 0x20)), byte < 0x20, "{byte:#x}");
                 assert_eq!(flagged(above(x, 0x7e)), byte > 0x7e, "{byte:#x}");
+                assert_eq!(
+                    flagged(csv_specials(x)),
+                    matches!(byte, b',' | b'"' | b'\n' | b'\r'),
+                    "{byte:#x}"
+                );
             }
         }
     }
