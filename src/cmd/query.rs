@@ -10,8 +10,8 @@ use datafusion::logical_expr::LogicalPlan;
 use datafusion::prelude::{DataFrame, SessionContext};
 use futures::StreamExt;
 
-use crate::args::TableArgs;
-use crate::engine::{EngineOptions, new_session, register_path, runtime};
+use crate::args::{EngineArgs, TableArgs};
+use crate::engine::{new_session, register_path, runtime};
 use crate::error::{Error, Result};
 use crate::table_out::{FloatStyle, Format, Renderer, is_broken_pipe};
 
@@ -31,6 +31,11 @@ pub struct Args {
     pub format: Format,
     #[command(flatten)]
     pub table: TableArgs,
+    // A query that sorts, groups or joins a large table holds its rows within
+    // --memory-limit and spills the rest to --spill-dir; when it cannot, the error names
+    // the flag.
+    #[command(flatten)]
+    pub engine: EngineArgs,
 }
 
 pub fn execute(args: Args) -> Result<i32> {
@@ -42,14 +47,16 @@ pub fn execute(args: Args) -> Result<i32> {
     if tables.is_empty() && Path::new(DEFAULT_UNIFIED).is_file() {
         tables.push(("unified".to_owned(), PathBuf::from(DEFAULT_UNIFIED)));
     }
-    let opts = EngineOptions::default();
-    let result = runtime(&opts)?.block_on(async {
-        let ctx = new_session(&opts)?;
-        for (name, path) in &tables {
-            register_path(&ctx, name, path).await?;
-        }
-        run_query(&ctx, &args.sql, args.format, args.table.limit()).await
-    });
+    let opts = args.engine.options()?;
+    let result = runtime(&opts)?
+        .block_on(async {
+            let ctx = new_session(&opts)?;
+            for (name, path) in &tables {
+                register_path(&ctx, name, path).await?;
+            }
+            run_query(&ctx, &args.sql, args.format, args.table.limit()).await
+        })
+        .map_err(|e| opts.explain(e));
     match result {
         Err(e) if is_broken_pipe(&e) => Ok(0),
         other => other.map(|()| 0),
@@ -169,7 +176,6 @@ async fn run_query(
     let out = std::io::BufWriter::new(stdout.lock());
     let mut renderer = Renderer::new(format, FloatStyle::RoundTrip, stream.schema(), out)
         .with_max_table_rows(max_table_rows);
-    renderer.start()?;
     renderer
         .push_stream(stream.map(|batch| batch.map_err(Error::from)))
         .await?;

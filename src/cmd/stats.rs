@@ -372,7 +372,6 @@ async fn print(
     let out = std::io::BufWriter::new(stdout.lock());
     let mut r = Renderer::new(format, floats, computed.stats_schema.clone(), out)
         .with_max_table_rows(max_table_rows);
-    r.start()?;
     r.push_stream(futures::stream::iter(
         computed.stats.iter().cloned().map(Ok),
     ))

@@ -393,3 +393,66 @@ fn nested_values_are_written_as_real_json() {
     assert_eq!(rows[1]["tags"], Value::Null);
     assert_eq!(rows[1]["meta"]["hdr"], json!(true));
 }
+
+/// A sort of a table larger than `--memory-limit` runs within it, spilling to
+/// `--spill-dir` (left empty after), or says which flag to raise; a spill folder that
+/// does not exist is a usage error.
+#[test]
+fn a_large_sort_keeps_to_the_memory_limit_or_names_the_flag() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("rows.jsonl");
+    let rows = 60_000;
+    let mut text = String::new();
+    for i in 0..rows {
+        // Every key once, in a scrambled order (7919 is prime to 60,000).
+        let k = (i * 7919) % rows;
+        text.push_str(&format!(
+            "{{\"k\": {k}, \"pad\": \"{}-{i}\"}}\n",
+            "x".repeat(80)
+        ));
+    }
+    std::fs::write(&path, text).expect("write");
+    let spill = dir.path().join("spill");
+    std::fs::create_dir(&spill).expect("spill folder");
+    let t = table_arg("t", &path);
+    let sorted = |limit: &str, spill_dir: &Path| {
+        mosagg()
+            .args([
+                "query",
+                "SELECT k, pad FROM t ORDER BY k DESC",
+                "--format",
+                "csv",
+            ])
+            .args(["--table", &t, "--memory-limit", limit, "--spill-dir"])
+            .arg(spill_dir)
+            .output()
+            .expect("run mosagg")
+    };
+
+    let text = stdout_ok(sorted("64M", &spill));
+    let keys: Vec<usize> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            l.split(',')
+                .next()
+                .and_then(|k| k.parse().ok())
+                .expect("key")
+        })
+        .collect();
+    assert_eq!(keys, (0..rows).rev().collect::<Vec<_>>());
+    assert_eq!(std::fs::read_dir(&spill).expect("spill").count(), 0);
+
+    assert_fails(
+        sorted("1M", &spill),
+        1,
+        &["--memory-limit 1M", "raise --memory-limit"],
+    );
+    assert_eq!(std::fs::read_dir(&spill).expect("spill").count(), 0);
+
+    assert_fails(
+        sorted("64M", &dir.path().join("no-such-folder")),
+        2,
+        &["--spill-dir"],
+    );
+}
