@@ -1,4 +1,5 @@
-//! Tests on eight bytes at once, for the parser's and the writer's scans over string text.
+//! Tests on eight bytes at once, for the scans over text of the JSON parser and writer
+//! and of the CSV writer (`table_out`).
 //!
 //! Each function returns a word with the high bit of every byte for which its test holds
 //! ("Bit Twiddling Hacks": haszero, hasless, hasmore). A borrow or carry only ever passes
