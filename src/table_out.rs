@@ -525,7 +525,8 @@ fn copy_text<'t>(out: &mut Vec<u8>, texts: impl ArrayAccessor<Item = &'t str>, r
 
 /// One JSON value appended to `out`: numbers and booleans as themselves, text quoted,
 /// non-finite floats and nulls as `null` (a bare NaN is not JSON), anything nested as its
-/// display text. `cell` is scratch space, kept across calls.
+/// display text. `cell` is scratch space, kept across calls. The common columns are
+/// read through `cells`, typed once a batch, not through the array's type a cell.
 fn json_value(
     out: &mut Vec<u8>,
     col: &ArrayRef,
@@ -534,46 +535,39 @@ fn json_value(
     idx: usize,
     cell: &mut Vec<u8>,
 ) -> Result<()> {
-    if col.is_null(row) {
-        out.extend_from_slice(b"null");
-        return Ok(());
-    }
     let json = |e: serde_json::Error| Error::Internal(format!("writing a JSON value: {e}"));
-    match col.data_type() {
-        DataType::Float64 | DataType::Float32 => {
-            let v = match col.data_type() {
-                DataType::Float32 => f64::from(col.as_primitive::<Float32Type>().value(row)),
-                _ => col.as_primitive::<Float64Type>().value(row),
-            };
-            match serde_json::Number::from_f64(v) {
-                Some(n) => serde_json::to_writer(&mut *out, &n).map_err(json)?,
-                None => out.extend_from_slice(b"null"),
+    let text = |out: &mut Vec<u8>, s: &str| serde_json::to_writer(out, s).map_err(json);
+    match &cells.columns[idx] {
+        ColumnText::Float(values, _) => match values[row].and_then(serde_json::Number::from_f64) {
+            Some(n) => serde_json::to_writer(&mut *out, &n).map_err(json)?,
+            None => out.extend_from_slice(b"null"),
+        },
+        ColumnText::Text(texts) if texts.is_valid(row) => text(out, texts.value(row))?,
+        ColumnText::View(texts) if texts.is_valid(row) => text(out, texts.value(row))?,
+        ColumnText::Int(ints) if ints.is_valid(row) => {
+            crate::json::write::write_int(out, ints.value(row))
+        }
+        ColumnText::Text(_) | ColumnText::View(_) | ColumnText::Int(_) => {
+            out.extend_from_slice(b"null")
+        }
+        ColumnText::Other(..) if col.is_null(row) => out.extend_from_slice(b"null"),
+        ColumnText::Other(..) => match col.data_type() {
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64
+            | DataType::Boolean => {
+                cells.write(idx, row, out)?;
             }
-        }
-        DataType::Int8
-        | DataType::Int16
-        | DataType::Int32
-        | DataType::Int64
-        | DataType::UInt8
-        | DataType::UInt16
-        | DataType::UInt32
-        | DataType::UInt64
-        | DataType::Boolean => {
-            if !cells.write(idx, row, out)? {
-                out.extend_from_slice(b"null");
+            _ => {
+                cell.clear();
+                cells.write(idx, row, cell)?;
+                text(out, &String::from_utf8_lossy(cell))?;
             }
-        }
-        DataType::Utf8 => {
-            serde_json::to_writer(&mut *out, col.as_string::<i32>().value(row)).map_err(json)?
-        }
-        DataType::Utf8View => {
-            serde_json::to_writer(&mut *out, col.as_string_view().value(row)).map_err(json)?
-        }
-        _ => {
-            cell.clear();
-            cells.write(idx, row, cell)?;
-            serde_json::to_writer(&mut *out, &String::from_utf8_lossy(cell)).map_err(json)?;
-        }
+        },
     }
     Ok(())
 }
