@@ -394,9 +394,9 @@ fn nested_values_are_written_as_real_json() {
     assert_eq!(rows[1]["meta"]["hdr"], json!(true));
 }
 
-/// A sort of a table larger than `--memory-limit` runs within it, spilling to
-/// `--spill-dir` (left empty after), or says which flag to raise; a spill folder that
-/// does not exist is a usage error.
+/// A sort runs within `--memory-limit` and leaves `--spill-dir` empty after; under a
+/// limit too small for it, it says which flag to raise and prints nothing; a spill
+/// folder that does not exist is a usage error.
 #[test]
 fn a_large_sort_keeps_to_the_memory_limit_or_names_the_flag() {
     let dir = tempfile::tempdir().expect("tempdir");
