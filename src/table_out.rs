@@ -279,7 +279,7 @@ impl BatchText {
                         cell.clear();
                         cell.extend_from_slice(&text[start..]);
                         text.truncate(start);
-                        csv_field_into(&mut text, &cell);
+                        quoted_csv_field_into(&mut text, &cell);
                     }
                 }
                 text.push(b'\n');
@@ -600,10 +600,15 @@ fn needs_csv_quotes(field: &[u8]) -> bool {
 
 /// [`csv_field`] appended to `out`.
 fn csv_field_into(out: &mut Vec<u8>, field: &[u8]) {
-    if !needs_csv_quotes(field) {
+    if needs_csv_quotes(field) {
+        quoted_csv_field_into(out, field);
+    } else {
         out.extend_from_slice(field);
-        return;
     }
+}
+
+/// `field` in quotes, its quotes doubled, appended to `out`.
+fn quoted_csv_field_into(out: &mut Vec<u8>, field: &[u8]) {
     out.push(b'"');
     for &b in field {
         if b == b'"' {
