@@ -110,12 +110,7 @@ impl AggregateRequest {
             parquet: self.parquet.clone(),
             rejects: self.rejects.clone(),
             aggregated_at: self.aggregated_at.clone(),
-            engine: EngineArgs {
-                memory_limit: self
-                    .memory_limit
-                    .unwrap_or(crate::engine::session::DEFAULT_MEMORY_LIMIT),
-                spill_dir: self.spill_dir.clone(),
-            },
+            engine: engine_args(self.memory_limit, self.spill_dir.clone()),
             lock: LockArgs { wait: self.wait },
             // Levels are the embedder's business (e.g. Python's logging); the job reads none.
             log_level: Level::default(),
@@ -182,13 +177,32 @@ fn ordered_session() -> Result<datafusion::prelude::SessionContext> {
     })
 }
 
-/// `mosagg query SQL --table NAME=PATH…`, collected.
-pub fn query(sql: &str, tables: &[(String, PathBuf)], cancel: &Cancel) -> Result<Table> {
+/// `--memory-limit` and `--spill-dir` as an embedder gives them; `None` for the CLI's
+/// defaults.
+fn engine_args(memory_limit: Option<usize>, spill_dir: Option<PathBuf>) -> EngineArgs {
+    let default = EngineArgs::default();
+    EngineArgs {
+        memory_limit: memory_limit.unwrap_or(default.memory_limit),
+        spill_dir: spill_dir.or(default.spill_dir),
+    }
+}
+
+/// `mosagg query SQL --table NAME=PATH… [--memory-limit BYTES] [--spill-dir DIR]`,
+/// collected; `None` for the CLI's defaults. The limit bounds the query's sorts, joins
+/// and groupings, as in the CLI; the collected result itself is the caller's.
+pub fn query(
+    sql: &str,
+    tables: &[(String, PathBuf)],
+    memory_limit: Option<usize>,
+    spill_dir: Option<&Path>,
+    cancel: &Cancel,
+) -> Result<Table> {
     for (name, _) in tables {
         query::check_table_name(name)?;
     }
+    let opts = engine_args(memory_limit, spill_dir.map(Path::to_path_buf)).options()?;
     block_on(cancel, async {
-        let ctx = new_session(&EngineOptions::default())?;
+        let ctx = new_session(&opts)?;
         for (name, path) in tables {
             crate::engine::register_path(&ctx, name, path).await?;
         }
@@ -197,6 +211,7 @@ pub fn query(sql: &str, tables: &[(String, PathBuf)], cancel: &Cancel) -> Result
         let batches = df.collect().await?;
         plain_types(Table { schema, batches })
     })
+    .map_err(|e| opts.explain(e))
 }
 
 /// The engine reads Parquet strings as view types (`Utf8View`); a caller should see the
@@ -237,21 +252,23 @@ fn plain_types(table: Table) -> Result<Table> {
     Ok(Table { schema, batches })
 }
 
-/// `mosagg stats PATH --by COLUMN [--memory-limit BYTES]`, as a table; `None` for the
-/// CLI's default limit.
-pub fn stats(path: &Path, by: &str, memory_limit: Option<usize>, cancel: &Cancel) -> Result<Table> {
+/// `mosagg stats PATH --by COLUMN [--memory-limit BYTES] [--spill-dir DIR]`, as a
+/// table; `None` for the CLI's defaults.
+pub fn stats(
+    path: &Path,
+    by: &str,
+    memory_limit: Option<usize>,
+    spill_dir: Option<&Path>,
+    cancel: &Cancel,
+) -> Result<Table> {
     stats::check_group_column(by)?;
-    let default = EngineArgs::default();
     let args = stats::Args {
         path: path.to_path_buf(),
         by: by.to_owned(),
         format: stats::StatsFormat::Table,
         plot: None,
         table: TableArgs::default(),
-        engine: EngineArgs {
-            memory_limit: memory_limit.unwrap_or(default.memory_limit),
-            ..default
-        },
+        engine: engine_args(memory_limit, spill_dir.map(Path::to_path_buf)),
     };
     let computed = block_on(cancel, stats::compute(&args))?;
     plain_types(Table {

@@ -106,22 +106,33 @@ def read_unified(path: StrPath) -> "pyarrow.Table":
     return _mosagg.read_unified(path)
 
 
-def query(sql: str, tables: Optional[Mapping[str, StrPath]] = None) -> "pyarrow.Table":
+def query(
+    sql: str,
+    tables: Optional[Mapping[str, StrPath]] = None,
+    *,
+    memory_limit: Union[None, int, str] = None,
+    spill_dir: Optional[StrPath] = None,
+) -> "pyarrow.Table":
     """Run one read-only SQL statement over ``tables`` (name -> .parquet, .jsonl/.json/
-    .ndjson, or a folder of .parquet files), as ``mosagg query`` does."""
-    return _mosagg.query(sql, list((tables or {}).items()))
+    .ndjson, or a folder of .parquet files), as ``mosagg query`` does. ``memory_limit``
+    (bytes, or ``"512M"``-style text) and ``spill_dir`` bound its sorts, joins and
+    groupings as ``--memory-limit`` and ``--spill-dir`` do; a query that needs more
+    raises ``ResourcesError``. The result itself is returned whole."""
+    return _mosagg.query(sql, list((tables or {}).items()), _memory_limit(memory_limit), spill_dir)
 
 
 def stats(
     path: StrPath,
     by: str = "corpus_source",
     memory_limit: Union[None, int, str] = None,
+    spill_dir: Optional[StrPath] = None,
 ) -> "pyarrow.Table":
     """Per-group distribution of the unified MOS (n, mean, std, min, p05 … max, and the
     native scale), as ``mosagg stats PATH --by BY`` computes it. ``memory_limit`` (bytes,
-    or ``"512M"``-style text) bounds it as ``--memory-limit`` does; a file with more
-    groups than that holds raises ``ResourcesError``."""
-    return _mosagg.stats(path, by, _memory_limit(memory_limit))
+    or ``"512M"``-style text) and ``spill_dir`` bound it as ``--memory-limit`` and
+    ``--spill-dir`` do; a file with more groups than that holds raises
+    ``ResourcesError``."""
+    return _mosagg.stats(path, by, _memory_limit(memory_limit), spill_dir)
 
 
 def scales(scales: ScalesArg = None) -> Dict[str, Dict[str, Any]]:

@@ -88,30 +88,36 @@ fn read_unified(py: Python<'_>, path: PathBuf) -> PyResult<Bound<'_, PyAny>> {
 }
 
 #[pyfunction]
+#[pyo3(signature = (sql, tables, memory_limit, spill_dir))]
 fn query(
     py: Python<'_>,
     sql: String,
     tables: Vec<(String, PathBuf)>,
+    memory_limit: Option<usize>,
+    spill_dir: Option<PathBuf>,
 ) -> PyResult<Bound<'_, PyAny>> {
     let table = finish(
         py,
-        interrupt::run(py, move |cancel| api::query(&sql, &tables, cancel)),
+        interrupt::run(py, move |cancel| {
+            api::query(&sql, &tables, memory_limit, spill_dir.as_deref(), cancel)
+        }),
     )?;
     to_pyarrow(py, table)
 }
 
 #[pyfunction]
-#[pyo3(signature = (path, by, memory_limit))]
+#[pyo3(signature = (path, by, memory_limit, spill_dir))]
 fn stats(
     py: Python<'_>,
     path: PathBuf,
     by: String,
     memory_limit: Option<usize>,
+    spill_dir: Option<PathBuf>,
 ) -> PyResult<Bound<'_, PyAny>> {
     let table = finish(
         py,
         interrupt::run(py, move |cancel| {
-            api::stats(&path, &by, memory_limit, cancel)
+            api::stats(&path, &by, memory_limit, spill_dir.as_deref(), cancel)
         }),
     )?;
     to_pyarrow(py, table)

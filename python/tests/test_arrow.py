@@ -142,6 +142,27 @@ def test_query_errors_are_typed_and_clear(training_set, tmp_path: Path):
     assert not (tmp_path / "copy.parquet").exists()
 
 
+
+def test_query_sorts_within_its_memory_limit_or_raises_naming_it(tmp_path: Path):
+    rows = 60_000
+    shard = tmp_path / "rows.jsonl"
+    # Every key once, in a scrambled order (7919 is prime to 60,000).
+    shard.write_text("".join(f'{{"k": {(i * 7919) % rows}, "pad": "{"x" * 80}-{i}"}}\n' for i in range(rows)))
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    sql = "SELECT k, pad FROM t ORDER BY k DESC"
+    t = mosagg.query(sql, {"t": shard}, memory_limit="64M", spill_dir=spill)
+    assert t.column("k").to_pylist() == list(range(rows - 1, -1, -1))
+    assert list(spill.iterdir()) == []
+    with pytest.raises(mosagg.ResourcesError, match="--memory-limit 1M") as e:
+        mosagg.query(sql, {"t": shard}, memory_limit="1M", spill_dir=spill)
+    assert e.value.exit_code == 1
+    assert list(spill.iterdir()) == []
+    with pytest.raises(mosagg.UsageError, match="no-such-spill"):
+        mosagg.query(sql, {"t": shard}, spill_dir=tmp_path / "no-such-spill")
+    with pytest.raises(mosagg.UsageError, match="memory_limit"):
+        mosagg.query(sql, {"t": shard}, memory_limit="lots")
+
 # --- stats ---------------------------------------------------------------------------
 
 
@@ -205,6 +226,8 @@ def test_stats_with_a_group_per_clip_and_a_memory_limit(tmp_path: Path):
     assert e.value.exit_code == 1
     with pytest.raises(mosagg.UsageError, match="memory_limit"):
         mosagg.stats(clips, by="src", memory_limit=1.5)
+    with pytest.raises(mosagg.UsageError, match="no-such-spill"):
+        mosagg.stats(clips, by="src", spill_dir=tmp_path / "no-such-spill")
 
 
 # --- scales --------------------------------------------------------------------------
