@@ -170,7 +170,7 @@ async fn compute_in(ctx: &SessionContext, args: &Args) -> Result<Computed> {
     ctx.register_udaf(joined_distinct::udaf());
     ctx.register_udaf(bin_counts::udaf());
     register_path(ctx, ROWS_TABLE, &args.path).await?;
-    create_input_view(ctx, &args.path, &args.by).await?;
+    create_input_view(ctx, &args.path, &args.by, args.plot.is_some()).await?;
 
     let df = ctx.sql(STATS_SQL).await?;
     let planned = df.schema().inner().clone();
@@ -276,7 +276,9 @@ fn group_bins_schema(grp: &DataType) -> SchemaRef {
 /// Maps the file's columns onto what the SQL reads: `stats_input(grp, mos, mos_native,
 /// mos_native_scale)`. Only `mos` and the group column are required; a file without the
 /// native columns still gets its unified statistics.
-async fn create_input_view(ctx: &SessionContext, path: &Path, by: &str) -> Result<()> {
+/// `stats_input` (stats.sql): the group column and the scores of `path`'s rows, and
+/// whether the picture is drawn (`drawn`, the same for every row).
+async fn create_input_view(ctx: &SessionContext, path: &Path, by: &str, drawn: bool) -> Result<()> {
     let schema = ctx.table(ROWS_TABLE).await?.schema().inner().clone();
     let has = |name: &str| schema.field_with_name(name).is_ok();
     let available = || {
@@ -309,7 +311,7 @@ async fn create_input_view(ctx: &SessionContext, path: &Path, by: &str) -> Resul
         }
     };
     let view = format!(
-        "CREATE VIEW stats_input AS SELECT {} AS grp, CAST(mos AS DOUBLE) AS mos, {} AS mos_native, {} AS mos_native_scale FROM {ROWS_TABLE}",
+        "CREATE VIEW stats_input AS SELECT {} AS grp, CAST(mos AS DOUBLE) AS mos, {} AS mos_native, {} AS mos_native_scale, {drawn} AS drawn FROM {ROWS_TABLE}",
         ident(by),
         optional("mos_native", "DOUBLE"),
         optional("mos_native_scale", "VARCHAR"),

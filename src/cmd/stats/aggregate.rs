@@ -194,6 +194,27 @@ pub fn literal(args: &AccumulatorArgs, i: usize) -> Option<ScalarValue> {
     }
 }
 
+/// The aggregate's `FILTER (WHERE …)` over a batch, as it matters: `All` when every
+/// row passes (or there is none), `None` when no row does, else `Some` to ask per row
+/// (`passes`). A filter that is a whole-query constant (stats.sql's `drawn`) then
+/// costs no check per row either way.
+pub enum Filtered<'a> {
+    All,
+    None,
+    Some(&'a BooleanArray),
+}
+
+pub fn filtered(filter: Option<&BooleanArray>) -> Filtered<'_> {
+    match filter {
+        None => Filtered::All,
+        Some(f) => match f.true_count() {
+            0 => Filtered::None,
+            n if n == f.len() => Filtered::All,
+            _ => Filtered::Some(f),
+        },
+    }
+}
+
 /// Whether a row passes the aggregate's `FILTER (WHERE …)`, if it has one.
 pub fn passes(filter: Option<&BooleanArray>, row: usize) -> bool {
     filter.is_none_or(|f| f.is_valid(row) && f.value(row))

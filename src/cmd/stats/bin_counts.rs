@@ -23,7 +23,7 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::function::AccumulatorArgs;
 use datafusion::logical_expr::{AggregateUDF, EmitTo, GroupsAccumulator, Signature, Volatility};
 
-use super::aggregate::{self, Held, Kind, PerGroup, literal, passes};
+use super::aggregate::{self, Filtered, Held, Kind, PerGroup, filtered, literal, passes};
 
 /// More bins than a histogram needs; guards the memory a typo could ask for.
 const MAX_BINS: i64 = 100_000;
@@ -213,6 +213,11 @@ impl GroupsAccumulator for Groups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.counts.grow(total_num_groups);
+        let opt_filter = match filtered(opt_filter) {
+            Filtered::None => return Ok(()),
+            Filtered::All => None,
+            Filtered::Some(f) => Some(f),
+        };
         let column = values[0].as_primitive::<Float64Type>();
         let bins = self.bins;
         if opt_filter.is_none() && column.null_count() == 0 {
@@ -362,6 +367,43 @@ mod tests {
         let out = last.evaluate(EmitTo::All).unwrap();
         assert_eq!(pairs(&out, 0), [(0, 1), (1, 1), (2, 1)]);
         assert_eq!(pairs(&out, 1), [(2, 1)]);
+    }
+
+    #[test]
+    fn a_filter_counts_the_rows_it_passes_and_none_when_it_passes_none() {
+        let bins = Bins {
+            width: 10.0,
+            count: 3,
+        };
+        let col = || vec![Arc::new(Float64Array::from(vec![1.0, 15.0, 25.0])) as ArrayRef];
+        let counted = |filter: Option<&BooleanArray>| {
+            let mut g = Groups {
+                counts: PerGroup::default(),
+                bins,
+            };
+            g.update_batch(&col(), &[0, 0, 1], filter, 2).unwrap();
+            let held = g.counts.held();
+            let out = g.evaluate(EmitTo::All).unwrap();
+            (pairs(&out, 0), pairs(&out, 1), held)
+        };
+        let every = counted(None);
+        assert_eq!(
+            (every.0.clone(), every.1.clone()),
+            (vec![(0, 1), (1, 1)], vec![(2, 1)])
+        );
+        // Passing every row is no filter; passing some counts those; passing none leaves
+        // every group empty, holding nothing (stats without --plot).
+        assert_eq!(counted(Some(&BooleanArray::from(vec![true; 3]))), every);
+        let some = counted(Some(&BooleanArray::from(vec![
+            Some(false),
+            None,
+            Some(true),
+        ])));
+        assert_eq!((some.0, some.1), (vec![], vec![(2, 1)]));
+        assert_eq!(
+            counted(Some(&BooleanArray::from(vec![false; 3]))),
+            (vec![], vec![], 0)
+        );
     }
 
     /// Group `g`'s (bin, clips) pairs in a result.
