@@ -5,13 +5,17 @@
 //!
 //! It is `STRING_AGG` over a `SELECT DISTINCT`, in one pass: the DISTINCT form scans
 //! the file a second time and hashes two string columns of every row, which was a third
-//! of `stats`' time on a 10M-row training set. A group holds a handful of distinct
-//! labels, so each keeps them in a short list and a row usually matches the one it
-//! checks first.
+//! of `stats`' time on a 10M-row training set. A file holds a handful of distinct
+//! labels: each accumulator keeps every one once and numbers it, and a group keeps the
+//! numbers of its own, without an allocation when it has one label (a group per clip,
+//! `--by src`, made a string and a list for each of millions of groups).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, ListArray, StringArray};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, ListArray, StringArray, StringBuilder, StringViewArray,
+};
 use arrow::buffer::OffsetBuffer;
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field};
@@ -69,30 +73,98 @@ impl Kind for JoinedDistinct {
     fn groups(args: &AccumulatorArgs) -> Result<Groups> {
         Ok(Groups {
             labels: PerGroup::default(),
+            names: Names::default(),
             separator: separator(args)?,
         })
     }
 }
 
-/// One group's distinct labels, in the order first seen.
+/// The distinct labels an accumulator has met, each once, numbered in the order met.
 #[derive(Debug, Default)]
-struct Labels(Vec<String>);
+struct Names {
+    texts: Vec<String>,
+    numbers: HashMap<String, u32>,
+    /// The last label looked up, by its view: rows of one corpus come together, and
+    /// equal views are equal texts (the text itself, or its place in the same buffer).
+    last: Option<(u128, u32)>,
+    /// The texts' bytes, for the memory pool.
+    bytes: usize,
+}
+
+impl Names {
+    /// The number of the label at `row` of `column`.
+    fn number_of(&mut self, column: &StringViewArray, row: usize) -> u32 {
+        let view = column.views()[row];
+        if let Some((last_view, number)) = self.last
+            && last_view == view
+        {
+            return number;
+        }
+        let text = column.value(row);
+        let number = match self.numbers.get(text) {
+            Some(&number) => number,
+            None => {
+                // A file has a few labels; more than u32 can number would be a bug.
+                let number = u32::try_from(self.texts.len()).unwrap_or(u32::MAX);
+                self.texts.push(text.to_owned());
+                self.numbers.insert(text.to_owned(), number);
+                self.bytes += 2 * (text.len() + std::mem::size_of::<String>());
+                number
+            }
+        };
+        self.last = Some((view, number));
+        number
+    }
+
+    fn text(&self, number: u32) -> &str {
+        &self.texts[number as usize]
+    }
+}
+
+/// One group's distinct labels, by number, in the order first seen.
+#[derive(Debug, Default)]
+enum Labels {
+    #[default]
+    None,
+    One(u32),
+    Many(Vec<u32>),
+}
 
 impl Labels {
-    fn add(&mut self, label: &str) {
-        // The newest label first: rows of one corpus come together.
-        if !self.0.iter().rev().any(|l| l == label) {
-            self.0.push(label.to_owned());
+    fn add(&mut self, number: u32) {
+        match self {
+            Labels::None => *self = Labels::One(number),
+            Labels::One(first) if *first == number => {}
+            Labels::One(first) => *self = Labels::Many(vec![*first, number]),
+            // The newest label first: rows of one corpus come together.
+            Labels::Many(numbers) => {
+                if !numbers.iter().rev().any(|&n| n == number) {
+                    numbers.push(number);
+                }
+            }
         }
     }
 
-    fn joined(&self, separator: &str) -> Option<String> {
-        if self.0.is_empty() {
-            return None;
+    fn numbers(&self) -> &[u32] {
+        match self {
+            Labels::None => &[],
+            Labels::One(number) => std::slice::from_ref(number),
+            Labels::Many(numbers) => numbers,
         }
-        let mut sorted: Vec<&str> = self.0.iter().map(String::as_str).collect();
-        sorted.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-        Some(sorted.join(separator))
+    }
+
+    /// The labels sorted by their bytes and joined by `separator`, into `out`; NULL
+    /// when there are none.
+    fn append_joined(&self, names: &Names, separator: &str, out: &mut StringBuilder) {
+        match self {
+            Labels::None => out.append_null(),
+            Labels::One(number) => out.append_value(names.text(*number)),
+            Labels::Many(numbers) => {
+                let mut sorted: Vec<&str> = numbers.iter().map(|&n| names.text(n)).collect();
+                sorted.sort_unstable_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+                out.append_value(sorted.join(separator));
+            }
+        }
     }
 }
 
@@ -104,10 +176,15 @@ fn strings(array: &ArrayRef) -> Result<ArrayRef> {
     })
 }
 
-/// Each group's labels as one list (the partial aggregate's state).
-fn labels_list(groups: Vec<Labels>) -> ArrayRef {
-    let offsets = OffsetBuffer::from_lengths(groups.iter().map(|g| g.0.len()));
-    let flat: StringArray = groups.into_iter().flat_map(|g| g.0).map(Some).collect();
+/// Lists of labels (the partial aggregate's state): each group's, given by number.
+fn labels_list<'a>(groups: impl Iterator<Item = &'a [u32]> + Clone, names: &Names) -> ArrayRef {
+    let lengths = groups.clone().map(<[u32]>::len);
+    let flat = groups.flatten().map(|&n| Some(names.text(n))).collect();
+    list_array(OffsetBuffer::from_lengths(lengths), flat)
+}
+
+/// A list of labels per row: row i's are `flat[offsets[i]..offsets[i + 1]]`.
+fn list_array(offsets: OffsetBuffer<i32>, flat: StringArray) -> ArrayRef {
     Arc::new(ListArray::new(
         Arc::new(Field::new_list_field(DataType::Utf8, true)),
         offsets,
@@ -117,46 +194,46 @@ fn labels_list(groups: Vec<Labels>) -> ArrayRef {
 }
 
 impl Held for Labels {
-    /// Each label's `String` and its bytes (a group holds a handful).
+    /// The numbers of a group with more than one label.
     fn held(&self) -> usize {
-        self.0
-            .iter()
-            .map(|l| std::mem::size_of::<String>() + l.len())
-            .sum()
-    }
-}
-
-/// Adds the labels of a partial state to the groups named by `group_indices`.
-fn merge_lists(
-    target: &mut PerGroup<Labels>,
-    lists: &ArrayRef,
-    group_indices: &[usize],
-) -> Result<()> {
-    let lists = lists.as_list::<i32>();
-    // The labels of every list read once, each list by its offsets: a list taken out
-    // and cast on its own cost two arrays per group, with a group per clip most of the
-    // final aggregate's time.
-    let labels = strings(lists.values())?;
-    let labels = labels.as_string_view();
-    for (row, &group) in group_indices.iter().enumerate() {
-        if lists.is_null(row) {
-            continue;
-        }
-        let (start, end) = (lists.offsets()[row], lists.offsets()[row + 1]);
-        for i in start as usize..end as usize {
-            if labels.is_valid(i) {
-                target.change(group, |g| g.add(labels.value(i)));
-            }
+        match self {
+            Labels::Many(numbers) => numbers.capacity() * std::mem::size_of::<u32>(),
+            Labels::None | Labels::One(_) => 0,
         }
     }
-    Ok(())
 }
 
 /// Every group of a `GROUP BY`, by group index.
 #[derive(Debug)]
 struct Groups {
     labels: PerGroup<Labels>,
+    names: Names,
     separator: String,
+}
+
+impl Groups {
+    /// Adds the labels of a partial state to the groups named by `group_indices`.
+    fn merge_lists(&mut self, lists: &ArrayRef, group_indices: &[usize]) -> Result<()> {
+        let lists = lists.as_list::<i32>();
+        // The labels of every list read once, each list by its offsets: a list taken
+        // out and cast on its own cost two arrays per group, with a group per clip
+        // most of the final aggregate's time.
+        let labels = strings(lists.values())?;
+        let labels = labels.as_string_view();
+        for (row, &group) in group_indices.iter().enumerate() {
+            if lists.is_null(row) {
+                continue;
+            }
+            let (start, end) = (lists.offsets()[row], lists.offsets()[row + 1]);
+            for i in start as usize..end as usize {
+                if labels.is_valid(i) {
+                    let number = self.names.number_of(labels, i);
+                    self.labels.change(group, |g| g.add(number));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 impl GroupsAccumulator for Groups {
@@ -179,7 +256,8 @@ impl GroupsAccumulator for Groups {
             if passes(opt_filter, row) && column.is_valid(row) {
                 let seen = Some((group, views[row]));
                 if seen != previous {
-                    self.labels.change(group, |g| g.add(column.value(row)));
+                    let number = self.names.number_of(column, row);
+                    self.labels.change(group, |g| g.add(number));
                     previous = seen;
                 }
             }
@@ -189,12 +267,19 @@ impl GroupsAccumulator for Groups {
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
         let groups = self.labels.take(emit_to);
-        let joined: StringArray = groups.iter().map(|g| g.joined(&self.separator)).collect();
-        Ok(Arc::new(joined))
+        let mut joined = StringBuilder::with_capacity(groups.len(), 0);
+        for g in &groups {
+            g.append_joined(&self.names, &self.separator, &mut joined);
+        }
+        Ok(Arc::new(joined.finish()))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        Ok(vec![labels_list(self.labels.take(emit_to))])
+        let groups = self.labels.take(emit_to);
+        Ok(vec![labels_list(
+            groups.iter().map(Labels::numbers),
+            &self.names,
+        )])
     }
 
     fn merge_batch(
@@ -204,7 +289,7 @@ impl GroupsAccumulator for Groups {
         total_num_groups: usize,
     ) -> Result<()> {
         self.labels.grow(total_num_groups);
-        merge_lists(&mut self.labels, &values[0], group_indices)
+        self.merge_lists(&values[0], group_indices)
     }
 
     fn convert_to_state(
@@ -215,20 +300,17 @@ impl GroupsAccumulator for Groups {
         // Each row on its own: a list of its one label, or an empty list.
         let column = strings(&values[0])?;
         let column = column.as_string_view();
-        let rows = (0..column.len())
-            .map(|row| {
-                let mut labels = Labels::default();
-                if passes(opt_filter, row) && column.is_valid(row) {
-                    labels.add(column.value(row));
-                }
-                labels
-            })
+        let kept = |row: usize| passes(opt_filter, row) && column.is_valid(row);
+        let lengths = (0..column.len()).map(|row| usize::from(kept(row)));
+        let flat = (0..column.len())
+            .filter(|&row| kept(row))
+            .map(|row| Some(column.value(row)))
             .collect();
-        Ok(vec![labels_list(rows)])
+        Ok(vec![list_array(OffsetBuffer::from_lengths(lengths), flat)])
     }
 
     fn size(&self) -> usize {
-        self.labels.size()
+        self.labels.size() + self.names.bytes
     }
 }
 
@@ -244,6 +326,7 @@ mod tests {
     fn distinct_labels_sorted_by_bytes_and_joined() {
         let mut g = Groups {
             labels: PerGroup::default(),
+            names: Names::default(),
             separator: "+".into(),
         };
         let rows = [
@@ -259,10 +342,9 @@ mod tests {
         // The size kept as labels come equals the labels' size added up.
         let sizes = g.labels.groups().iter().map(Held::held).sum::<usize>();
         assert_eq!(g.labels.held(), sizes);
-        assert_eq!(
-            g.labels.held(),
-            3 * std::mem::size_of::<String>() + "vmaf1-5-acr0-100-dcr".len()
-        );
+        assert!(sizes >= 3 * std::mem::size_of::<u32>());
+        // Each distinct label is kept once, however many rows and groups carry it.
+        assert_eq!(g.names.texts, ["vmaf", "1-5-acr", "0-100-dcr"]);
         let out = g.evaluate(EmitTo::All).unwrap();
         assert_eq!(g.labels.held(), 0, "emitted groups leave the size");
         let out = out.as_string::<i32>();
@@ -275,6 +357,7 @@ mod tests {
     fn partial_states_merge_into_the_same_label() {
         let new = || Groups {
             labels: PerGroup::default(),
+            names: Names::default(),
             separator: "+".into(),
         };
         let (mut a, mut b, mut last) = (new(), new(), new());
@@ -289,5 +372,41 @@ mod tests {
         let out = last.evaluate(EmitTo::All).unwrap();
         let out = out.as_string::<i32>();
         assert_eq!((out.value(0), out.value(1)), ("a+b", "a"));
+    }
+
+    #[test]
+    fn a_group_of_one_label_holds_nothing_of_its_own() {
+        // A group per clip, all of one corpus: one text kept, no group holding anything;
+        // the rows as their own states (convert_to_state) merge into the same result.
+        let mut g = Groups {
+            labels: PerGroup::default(),
+            names: Names::default(),
+            separator: "+".into(),
+        };
+        let rows: Vec<Option<&str>> = vec![Some("1-5-acr"); 1000];
+        let groups: Vec<usize> = (0..1000).collect();
+        g.update_batch(&col(&rows), &groups, None, 1000).unwrap();
+        assert_eq!(g.labels.held(), 0);
+        assert_eq!(g.names.texts.len(), 1);
+        let mut merged = Groups {
+            labels: PerGroup::default(),
+            names: Names::default(),
+            separator: "+".into(),
+        };
+        let mut with_null = rows.clone();
+        with_null[7] = None;
+        let filter = BooleanArray::from((0..1000).map(|i| i != 3).collect::<Vec<_>>());
+        let states = g.convert_to_state(&col(&with_null), Some(&filter)).unwrap();
+        merged.merge_batch(&states, &groups, 1000).unwrap();
+        let (direct, merged) = (
+            g.evaluate(EmitTo::All).unwrap(),
+            merged.evaluate(EmitTo::All).unwrap(),
+        );
+        let (direct, merged) = (direct.as_string::<i32>(), merged.as_string::<i32>());
+        assert!(direct.iter().all(|l| l == Some("1-5-acr")));
+        for i in 0..1000 {
+            let want = (i != 3 && i != 7).then_some("1-5-acr");
+            assert_eq!(merged.is_valid(i).then(|| merged.value(i)), want, "row {i}");
+        }
     }
 }
