@@ -161,6 +161,16 @@ impl Values {
         }
     }
 
+    /// The group's quantiles at `fractions` (ranks.rs).
+    fn quantiles(&self, fractions: &[f64]) -> Option<Vec<f64>> {
+        if self.slices.is_empty() {
+            // Only copied values (every small group): no list of parts to make.
+            let loose = Cow::Borrowed(self.loose.as_slice());
+            return ranks::quantiles_of(std::slice::from_ref(&loose), fractions);
+        }
+        ranks::quantiles_of(&self.parts(), fractions)
+    }
+
     /// The values as slices, borrowed where they hold no NULL.
     fn parts(&self) -> Vec<Cow<'_, [f64]>> {
         let slices = self.slices.iter().map(|slice| {
@@ -192,6 +202,11 @@ fn values_list(groups: Vec<Values>) -> ArrayRef {
     for group in &groups {
         group.append_to(&mut flat);
     }
+    list_array(offsets, flat)
+}
+
+/// A list of values per row: row i's are `flat[offsets[i]..offsets[i + 1]]`.
+fn list_array(offsets: OffsetBuffer<i32>, flat: Vec<f64>) -> ArrayRef {
     Arc::new(ListArray::new(
         Arc::new(Field::new_list_field(DataType::Float64, true)),
         offsets,
@@ -257,7 +272,7 @@ impl GroupsAccumulator for Groups {
         let groups = self.values.take(emit_to);
         let rows = groups
             .into_iter()
-            .map(|v| ranks::quantiles_of(&v.parts(), &self.fractions))
+            .map(|v| v.quantiles(&self.fractions))
             .collect();
         struct_array(rows, self.fractions.len())
     }
@@ -284,20 +299,13 @@ impl GroupsAccumulator for Groups {
     ) -> Result<Vec<ArrayRef>> {
         // Each row on its own: a list of its one value, or an empty list.
         let column = values[0].as_primitive::<Float64Type>();
-        let rows = (0..column.len())
-            .map(|row| {
-                let loose = if passes(opt_filter, row) && column.is_valid(row) {
-                    vec![column.value(row)]
-                } else {
-                    Vec::new()
-                };
-                Values {
-                    loose,
-                    ..Values::default()
-                }
-            })
+        let kept = |row: usize| passes(opt_filter, row) && column.is_valid(row);
+        let lengths = (0..column.len()).map(|row| usize::from(kept(row)));
+        let flat: Vec<f64> = (0..column.len())
+            .filter(|&row| kept(row))
+            .map(|row| column.value(row))
             .collect();
-        Ok(vec![values_list(rows)])
+        Ok(vec![list_array(OffsetBuffer::from_lengths(lengths), flat)])
     }
 
     fn size(&self) -> usize {

@@ -27,6 +27,15 @@ const BUCKET_BITS: u32 = 20;
 /// of `fractions`; None for a group without values. Each fraction is in [0, 1].
 pub(super) fn quantiles_of(parts: &[Cow<'_, [f64]>], fractions: &[f64]) -> Option<Vec<f64>> {
     let n: usize = parts.iter().map(|p| p.len()).sum();
+    if n == 1 {
+        // A group of one value (`--by src` makes a group per clip): every rank is that
+        // value, which `in_place` would reach through a copy and a selection per
+        // fraction. The same steps on the value give the same bits.
+        let value = parts.iter().find_map(|p| p.first().copied())?;
+        let value = from_order_key(order_key(value));
+        let at = |q: f64| interpolated(value, value, ranks_of(q, 1).2);
+        return Some(fractions.iter().map(|&q| at(q)).collect());
+    }
     // Each wanted rank's bucket gets a slot numbered in a byte (two ranks per fraction).
     if n < BY_BUCKETS_FROM || 2 * fractions.len() >= usize::from(u8::MAX) {
         let mut values = parts.concat();
@@ -34,6 +43,13 @@ pub(super) fn quantiles_of(parts: &[Cow<'_, [f64]>], fractions: &[f64]) -> Optio
     } else {
         by_buckets(parts, n, fractions)
     }
+}
+
+/// The value at a fraction's position, from the values at its two ranks and the
+/// position's fraction part (numpy's linear method). Every way of ranking ends here, so
+/// each gives the same bits.
+fn interpolated(lo: f64, hi: f64, weight: f64) -> f64 {
+    lo + (hi - lo) * weight
 }
 
 /// The ranks around q * (n - 1), lower then upper, and the position's fraction part.
@@ -90,8 +106,7 @@ fn in_place(values: &mut [f64], fractions: &[f64]) -> Option<Vec<f64>> {
             let tail = values[lo_rank + 1..above].iter().map(key);
             tail.chain(values.get(above).map(key)).min().unwrap_or(lo)
         };
-        let (lo, hi) = (from_order_key(lo), from_order_key(hi));
-        out[i] = lo + (hi - lo) * weight;
+        out[i] = interpolated(from_order_key(lo), from_order_key(hi), weight);
     }
     Some(out)
 }
@@ -177,10 +192,7 @@ fn by_buckets(parts: &[Cow<'_, [f64]>], n: usize, fractions: &[f64]) -> Option<V
     let value = |rank: usize| value_of_rank[ranks.partition_point(|&r| r < rank)];
     Some(
         wanted
-            .map(|(lo, hi, weight)| {
-                let (lo, hi) = (value(lo), value(hi));
-                lo + (hi - lo) * weight
-            })
+            .map(|(lo, hi, weight)| interpolated(value(lo), value(hi), weight))
             .collect(),
     )
 }
@@ -238,6 +250,29 @@ mod tests {
         );
         assert_eq!(quantile(&mut v, 1.0), Some(4.0));
         assert_eq!(quantile(&mut v, 0.0), Some(1.0));
+    }
+
+    #[test]
+    fn a_group_of_one_value_gets_the_bits_the_selection_gives() {
+        let fractions = [0.05, 0.25, 0.5, 0.75, 0.95, 0.0, 1.0];
+        for v in [
+            1.5,
+            -0.0,
+            0.0,
+            5e-324,
+            -1e300,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+        ] {
+            let fast = quantiles_of(&[Cow::Borrowed(&[v][..])], &fractions).expect("a value");
+            let selected = in_place(&mut [v], &fractions).expect("a value");
+            let bits = |q: &[f64]| q.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&fast), bits(&selected), "{v}");
+        }
+        // The one value may sit in any part, after empty ones.
+        let parts = [Cow::Borrowed(&[][..]), Cow::Owned(vec![7.0])];
+        assert_eq!(quantiles_of(&parts, &[0.5]), Some(vec![7.0]));
     }
 
     #[test]
