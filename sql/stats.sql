@@ -36,8 +36,8 @@ per_group AS (
         -- For --plot: the group's clips counted in 200 bins 0.5 wide over 0-100,
         -- which stats_histogram.sql adds up into the picture's wider bins. Counted
         -- only when the picture is drawn (`drawn` is the same on every row): with a
-        -- group per clip (--by src) the counts were a tenth of the time and a sixth of
-        -- the memory of a table that never shows them.
+        -- group per clip (--by src) the counts were a tenth of the time and an eighth
+        -- of the memory of a table that never shows them.
         bin_counts(s.mos, 0.5, 200) FILTER (WHERE s.drawn) AS half_bins
     FROM stats_input AS s
     WHERE s.mos IS NOT NULL

@@ -142,7 +142,6 @@ def test_query_errors_are_typed_and_clear(training_set, tmp_path: Path):
     assert not (tmp_path / "copy.parquet").exists()
 
 
-
 def test_query_sorts_within_its_memory_limit_or_raises_naming_it(tmp_path: Path):
     rows = 60_000
     shard = tmp_path / "rows.jsonl"
@@ -162,6 +161,7 @@ def test_query_sorts_within_its_memory_limit_or_raises_naming_it(tmp_path: Path)
         mosagg.query(sql, {"t": shard}, spill_dir=tmp_path / "no-such-spill")
     with pytest.raises(mosagg.UsageError, match="memory_limit"):
         mosagg.query(sql, {"t": shard}, memory_limit="lots")
+
 
 # --- stats ---------------------------------------------------------------------------
 

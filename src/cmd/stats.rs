@@ -274,10 +274,9 @@ fn group_bins_schema(grp: &DataType) -> SchemaRef {
 }
 
 /// Maps the file's columns onto what the SQL reads: `stats_input(grp, mos, mos_native,
-/// mos_native_scale)`. Only `mos` and the group column are required; a file without the
-/// native columns still gets its unified statistics.
-/// `stats_input` (stats.sql): the group column and the scores of `path`'s rows, and
-/// whether the picture is drawn (`drawn`, the same for every row).
+/// mos_native_scale, drawn)`, `drawn` saying on every row whether the picture is drawn.
+/// Only `mos` and the group column are required; a file without the native columns
+/// still gets its unified statistics.
 async fn create_input_view(ctx: &SessionContext, path: &Path, by: &str, drawn: bool) -> Result<()> {
     let schema = ctx.table(ROWS_TABLE).await?.schema().inner().clone();
     let has = |name: &str| schema.field_with_name(name).is_ok();
