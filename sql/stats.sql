@@ -60,4 +60,3 @@ SELECT
     g.native_max,
     g.half_bins
 FROM per_group AS g
-ORDER BY g.grp

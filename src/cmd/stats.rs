@@ -11,11 +11,14 @@ mod ranks;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow::array::{AsArray, RecordBatch, UInt64Array};
+use arrow::array::{ArrayRef, AsArray, RecordBatch, UInt32Array, UInt64Array};
+use arrow::compute::take_record_batch;
 use arrow::datatypes::{DataType, Field, Int64Type, Schema, SchemaRef};
 use datafusion::datasource::MemTable;
+use datafusion::execution::memory_pool::MemoryConsumer;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
+use futures::StreamExt;
 
 use crate::args::{EngineArgs, TableArgs};
 use crate::engine::{EngineOptions, PoolKind, new_session, register_path, runtime};
@@ -24,6 +27,9 @@ use crate::table_out::{FloatStyle, Format, Renderer, is_broken_pipe};
 
 pub const STATS_SQL: &str = include_str!("../../sql/stats.sql");
 pub const HISTOGRAM_SQL: &str = include_str!("../../sql/stats_histogram.sql");
+pub const STATS_ORDER_SQL: &str = include_str!("../../sql/stats_order.sql");
+/// The table `sql/stats_order.sql` reads: the rows of `sql/stats.sql`, a row per group.
+const STATS_ROWS_TABLE: &str = "stats_rows";
 
 /// Histogram bin widths that divide the 0-100 axis into round edges, finest first.
 const BIN_WIDTHS: [f64; 5] = [2.0, 2.5, 4.0, 5.0, 10.0];
@@ -172,9 +178,9 @@ async fn compute_in(ctx: &SessionContext, args: &Args) -> Result<Computed> {
     register_path(ctx, ROWS_TABLE, &args.path).await?;
     create_input_view(ctx, &args.path, &args.by, args.plot.is_some()).await?;
 
-    let df = ctx.sql(STATS_SQL).await?;
-    let planned = df.schema().inner().clone();
-    let with_bins = df.collect().await?;
+    let with_bins = ordered_rows(ctx).await?;
+    let planned = with_bins.0;
+    let with_bins = with_bins.1;
     // The SQL calls the group column `grp`; the output calls it what the user called it.
     // (An empty file yields no batch, so the planned schema still names the columns.)
     let produced: SchemaRef = with_bins.first().map_or(planned, RecordBatch::schema);
@@ -209,6 +215,56 @@ async fn compute_in(ctx: &SessionContext, args: &Args) -> Result<Computed> {
         stats_schema,
         histogram,
     })
+}
+
+/// The rows of `stats.sql` in the order of `stats_order.sql`, and their planned schema.
+///
+/// Apart, not as one query, for the sort's memory account: the aggregate hands its
+/// rows on as slices of one batch of every group, and DataFusion's sort counts each
+/// slice as that whole batch, so with a group per clip it spilled even at 6G. Each
+/// slice is copied into a batch of its own first, held within the memory limit.
+async fn ordered_rows(ctx: &SessionContext) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let df = ctx.sql(STATS_SQL).await?;
+    let planned: SchemaRef = df.schema().inner().clone();
+    let mut stream = df.execute_stream().await?;
+    let held = MemoryConsumer::new("stats rows").register(&ctx.runtime_env().memory_pool);
+    let mut rows = Vec::new();
+    while let Some(batch) = stream.next().await {
+        let own = with_own_buffers(&batch?)?;
+        held.try_grow(own.get_array_memory_size())?;
+        rows.push(own);
+    }
+    drop(stream);
+    let schema = rows
+        .first()
+        .map_or_else(|| Arc::clone(&planned), RecordBatch::schema);
+    ctx.register_table(
+        STATS_ROWS_TABLE,
+        Arc::new(MemTable::try_new(schema, vec![rows])?),
+    )?;
+    // The sort takes the rows over, and counts them itself.
+    drop(held);
+    let ordered = ctx.sql(STATS_ORDER_SQL).await?.collect().await?;
+    ctx.deregister_table(STATS_ROWS_TABLE)?;
+    Ok((planned, ordered))
+}
+
+/// A batch whose arrays hold only their own rows: a copy, where a slice shares the
+/// buffers of the whole (and a text view the buffers of every text).
+fn with_own_buffers(batch: &RecordBatch) -> Result<RecordBatch> {
+    let rows = u32::try_from(batch.num_rows())
+        .map_err(|_| Error::Internal("a batch of more than 2^32 rows".into()))?;
+    let copied = take_record_batch(batch, &UInt32Array::from_iter_values(0..rows))?;
+    let columns = copied
+        .columns()
+        .iter()
+        .map(|c| match c.data_type() {
+            DataType::Utf8View => Arc::new(c.as_string_view().gc()) as ArrayRef,
+            DataType::BinaryView => Arc::new(c.as_binary_view().gc()) as ArrayRef,
+            _ => Arc::clone(c),
+        })
+        .collect();
+    Ok(RecordBatch::try_new(copied.schema(), columns)?)
 }
 
 /// The named columns of the stats rows, and their schema.
@@ -383,6 +439,30 @@ async fn print(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_slice_copied_holds_only_its_own_rows() {
+        use arrow::array::{Float64Array, StringViewArray};
+        let n = 100_000;
+        let names: StringViewArray = (0..n).map(|i| Some(format!("clip_{i:08}.mp4"))).collect();
+        let values = Float64Array::from_iter_values((0..n).map(f64::from));
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("grp", DataType::Utf8View, true),
+            Field::new("mos", DataType::Float64, false),
+        ]));
+        let whole =
+            RecordBatch::try_new(schema, vec![Arc::new(names), Arc::new(values)]).expect("batch");
+        let slice = whole.slice(50_000, 10);
+        let own = with_own_buffers(&slice).expect("copy");
+        // The slice is counted as the whole batch; the copy as its ten rows.
+        assert!(slice.get_array_memory_size() > 1_000_000);
+        assert!(
+            own.get_array_memory_size() < 4_096,
+            "{}",
+            own.get_array_memory_size()
+        );
+        assert_eq!(own, slice);
+    }
 
     #[test]
     fn bins_get_finer_as_the_smallest_group_grows() {
