@@ -587,15 +587,18 @@ fn csv_field(s: &str) -> String {
 /// most fields are a few bytes to a 64-character hash, where two `memchr` calls a field
 /// cost more in setting up than in scanning (a tenth of `query --format csv`).
 fn needs_csv_quotes(field: &[u8]) -> bool {
+    let special = |word: [u8; 8]| crate::json::word::csv_specials(u64::from_le_bytes(word)) != 0;
     let mut rest = field;
     while let Some((word, tail)) = rest.split_first_chunk::<8>() {
-        if crate::json::word::csv_specials(u64::from_le_bytes(*word)) != 0 {
+        if special(*word) {
             return true;
         }
         rest = tail;
     }
-    rest.iter()
-        .any(|b| matches!(b, b',' | b'"' | b'\n' | b'\r'))
+    // The tail as one more word, padded with zero bytes, which need no quotes.
+    let mut last = [0u8; 8];
+    last[..rest.len()].copy_from_slice(rest);
+    special(last)
 }
 
 /// [`csv_field`] appended to `out`.

@@ -12,7 +12,8 @@ use std::hash::Hash;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch, new_empty_array};
+use arrow::array::{Array, ArrayRef, BooleanArray, ListArray, RecordBatch, new_empty_array};
+use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field, FieldRef, Schema};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
@@ -129,6 +130,13 @@ impl<G: GroupsAccumulator + Debug + Sync> Accumulator for OneGroup<G> {
         let rows = states.first().map_or(0, |s| s.len());
         self.0.merge_batch(states, &vec![0; rows], 1)
     }
+}
+
+/// A partial state: a list per group, group i's items `items[offsets[i]..offsets[i + 1]]`,
+/// typed as `state_fields` declares it (a list of the items' type).
+pub fn lists(offsets: OffsetBuffer<i32>, items: ArrayRef) -> ArrayRef {
+    let item = Field::new_list_field(items.data_type().clone(), true);
+    Arc::new(ListArray::new(Arc::new(item), offsets, items, None))
 }
 
 /// What one group's state holds beyond itself, in bytes, for the memory pool.

@@ -15,7 +15,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, ListArray, StructArray};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array, StructArray};
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field, Fields, Float64Type, Int64Type};
 use datafusion::common::ScalarValue;
@@ -23,7 +23,7 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::function::AccumulatorArgs;
 use datafusion::logical_expr::{AggregateUDF, EmitTo, GroupsAccumulator, Signature, Volatility};
 
-use super::aggregate::{self, Filtered, Held, Kind, PerGroup, filtered, literal, passes};
+use super::aggregate::{self, Filtered, Held, Kind, PerGroup, filtered, lists, literal, passes};
 
 /// More bins than a histogram needs; guards the memory a typo could ask for.
 const MAX_BINS: i64 = 100_000;
@@ -169,12 +169,7 @@ fn bins_list(groups: &[Counts]) -> ArrayRef {
         ],
         None,
     );
-    Arc::new(ListArray::new(
-        Arc::new(Field::new_list_field(DataType::Struct(bin_fields()), true)),
-        offsets,
-        Arc::new(pairs),
-        None,
-    ))
+    lists(offsets, Arc::new(pairs))
 }
 
 impl Kind for BinCounts {

@@ -14,11 +14,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, ListArray, StringArray, StringBuilder, StringViewArray,
+    Array, ArrayRef, AsArray, BooleanArray, StringArray, StringBuilder, StringViewArray,
 };
 use arrow::buffer::OffsetBuffer;
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field};
+use arrow::datatypes::DataType;
 use datafusion::common::ScalarValue;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::logical_expr::function::AccumulatorArgs;
@@ -26,7 +26,7 @@ use datafusion::logical_expr::{
     AggregateUDF, EmitTo, GroupsAccumulator, Signature, TypeSignature, Volatility,
 };
 
-use super::aggregate::{self, Held, Kind, PerGroup, literal, passes};
+use super::aggregate::{self, Held, Kind, PerGroup, lists, literal, passes};
 
 /// The aggregate to register on a session.
 pub fn udaf() -> AggregateUDF {
@@ -84,18 +84,21 @@ impl Kind for JoinedDistinct {
 struct Names {
     texts: Vec<String>,
     numbers: HashMap<String, u32>,
-    /// The last label looked up, by its view: rows of one corpus come together, and
-    /// equal views are equal texts (the text itself, or its place in the same buffer).
-    last: Option<(u128, u32)>,
     /// The texts' bytes, for the memory pool.
     bytes: usize,
 }
 
+/// The last label looked up in one array, by its view: rows of one corpus come
+/// together, and within one array equal views are equal texts (the text itself, or its
+/// place in the array's buffers). Not across arrays: there the same place may hold
+/// another text.
+type LastInArray = Option<(u128, u32)>;
+
 impl Names {
-    /// The number of the label at `row` of `column`.
-    fn number_of(&mut self, column: &StringViewArray, row: usize) -> u32 {
+    /// The number of the label at `row` of `column`; `last` is the column's own.
+    fn number_of(&mut self, column: &StringViewArray, row: usize, last: &mut LastInArray) -> u32 {
         let view = column.views()[row];
-        if let Some((last_view, number)) = self.last
+        if let Some((last_view, number)) = *last
             && last_view == view
         {
             return number;
@@ -112,7 +115,7 @@ impl Names {
                 number
             }
         };
-        self.last = Some((view, number));
+        *last = Some((view, number));
         number
     }
 
@@ -179,18 +182,8 @@ fn strings(array: &ArrayRef) -> Result<ArrayRef> {
 /// Lists of labels (the partial aggregate's state): each group's, given by number.
 fn labels_list<'a>(groups: impl Iterator<Item = &'a [u32]> + Clone, names: &Names) -> ArrayRef {
     let lengths = groups.clone().map(<[u32]>::len);
-    let flat = groups.flatten().map(|&n| Some(names.text(n))).collect();
-    list_array(OffsetBuffer::from_lengths(lengths), flat)
-}
-
-/// A list of labels per row: row i's are `flat[offsets[i]..offsets[i + 1]]`.
-fn list_array(offsets: OffsetBuffer<i32>, flat: StringArray) -> ArrayRef {
-    Arc::new(ListArray::new(
-        Arc::new(Field::new_list_field(DataType::Utf8, true)),
-        offsets,
-        Arc::new(flat),
-        None,
-    ))
+    let flat: StringArray = groups.flatten().map(|&n| Some(names.text(n))).collect();
+    lists(OffsetBuffer::from_lengths(lengths), Arc::new(flat))
 }
 
 impl Held for Labels {
@@ -220,6 +213,7 @@ impl Groups {
         // most of the final aggregate's time.
         let labels = strings(lists.values())?;
         let labels = labels.as_string_view();
+        let mut last = None;
         for (row, &group) in group_indices.iter().enumerate() {
             if lists.is_null(row) {
                 continue;
@@ -227,7 +221,7 @@ impl Groups {
             let (start, end) = (lists.offsets()[row], lists.offsets()[row + 1]);
             for i in start as usize..end as usize {
                 if labels.is_valid(i) {
-                    let number = self.names.number_of(labels, i);
+                    let number = self.names.number_of(labels, i, &mut last);
                     self.labels.change(group, |g| g.add(number));
                 }
             }
@@ -252,11 +246,12 @@ impl GroupsAccumulator for Groups {
         // and share a label, so most rows cost one comparison of 16 bytes.
         let views = column.views();
         let mut previous: Option<(usize, u128)> = None;
+        let mut last = None;
         for (row, &group) in group_indices.iter().enumerate() {
             if passes(opt_filter, row) && column.is_valid(row) {
                 let seen = Some((group, views[row]));
                 if seen != previous {
-                    let number = self.names.number_of(column, row);
+                    let number = self.names.number_of(column, row, &mut last);
                     self.labels.change(group, |g| g.add(number));
                     previous = seen;
                 }
@@ -302,11 +297,14 @@ impl GroupsAccumulator for Groups {
         let column = column.as_string_view();
         let kept = |row: usize| passes(opt_filter, row) && column.is_valid(row);
         let lengths = (0..column.len()).map(|row| usize::from(kept(row)));
-        let flat = (0..column.len())
+        let flat: StringArray = (0..column.len())
             .filter(|&row| kept(row))
             .map(|row| Some(column.value(row)))
             .collect();
-        Ok(vec![list_array(OffsetBuffer::from_lengths(lengths), flat)])
+        Ok(vec![lists(
+            OffsetBuffer::from_lengths(lengths),
+            Arc::new(flat),
+        )])
     }
 
     fn size(&self) -> usize {
@@ -372,6 +370,46 @@ mod tests {
         let out = last.evaluate(EmitTo::All).unwrap();
         let out = out.as_string::<i32>();
         assert_eq!((out.value(0), out.value(1)), ("a+b", "a"));
+    }
+
+    #[test]
+    fn labels_longer_than_a_view_keep_their_own_text_from_batch_to_batch() {
+        // Two batches whose one long label sits at the same place of their own buffers:
+        // the same view, another text.
+        let mut g = Groups {
+            labels: PerGroup::default(),
+            names: Names::default(),
+            separator: "+".into(),
+        };
+        let batch = |label: &str| vec![Arc::new(StringViewArray::from(vec![label])) as ArrayRef];
+        g.update_batch(&batch("scale-long-aaaaa"), &[0], None, 2)
+            .unwrap();
+        g.update_batch(&batch("scale-long-bbbbb"), &[1], None, 2)
+            .unwrap();
+        let mut last = Groups {
+            labels: PerGroup::default(),
+            names: Names::default(),
+            separator: "+".into(),
+        };
+        let state = |label: &str| {
+            vec![lists(
+                OffsetBuffer::from_lengths([1]),
+                Arc::new(StringArray::from(vec![label])),
+            )]
+        };
+        last.merge_batch(&state("scale-long-ccccc"), &[0], 2)
+            .unwrap();
+        last.merge_batch(&state("scale-long-ddddd"), &[1], 2)
+            .unwrap();
+        for (g, want) in [
+            (g, ["scale-long-aaaaa", "scale-long-bbbbb"]),
+            (last, ["scale-long-ccccc", "scale-long-ddddd"]),
+        ] {
+            let mut g = g;
+            let out = g.evaluate(EmitTo::All).unwrap();
+            let out = out.as_string::<i32>();
+            assert_eq!([out.value(0), out.value(1)], want);
+        }
     }
 
     #[test]

@@ -19,7 +19,7 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, ListArray, StructArray};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Float64Array, StructArray};
 use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::datatypes::{DataType, Field, Fields, Float64Type};
 use datafusion::common::ScalarValue;
@@ -29,7 +29,7 @@ use datafusion::logical_expr::{
     AggregateUDF, EmitTo, GroupsAccumulator, Signature, TypeSignature, Volatility,
 };
 
-use super::aggregate::{self, Held, Kind, PerGroup, literal, passes};
+use super::aggregate::{self, Held, Kind, PerGroup, lists, literal, passes};
 use super::ranks;
 
 /// More fractions than anyone asks for in one call.
@@ -202,17 +202,7 @@ fn values_list(groups: Vec<Values>) -> ArrayRef {
     for group in &groups {
         group.append_to(&mut flat);
     }
-    list_array(offsets, flat)
-}
-
-/// A list of values per row: row i's are `flat[offsets[i]..offsets[i + 1]]`.
-fn list_array(offsets: OffsetBuffer<i32>, flat: Vec<f64>) -> ArrayRef {
-    Arc::new(ListArray::new(
-        Arc::new(Field::new_list_field(DataType::Float64, true)),
-        offsets,
-        Arc::new(Float64Array::from(flat)),
-        None,
-    ))
+    lists(offsets, Arc::new(Float64Array::from(flat)))
 }
 
 /// Appends the lists of a partial state to the groups named by `group_indices`: each
@@ -305,7 +295,8 @@ impl GroupsAccumulator for Groups {
             .filter(|&row| kept(row))
             .map(|row| column.value(row))
             .collect();
-        Ok(vec![list_array(OffsetBuffer::from_lengths(lengths), flat)])
+        let flat = Arc::new(Float64Array::from(flat));
+        Ok(vec![lists(OffsetBuffer::from_lengths(lengths), flat)])
     }
 
     fn size(&self) -> usize {
