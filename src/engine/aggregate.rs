@@ -145,7 +145,12 @@ pub async fn run_observed(
         let wide = Arc::clone(&wide);
         SpillWatch::start(move || disk.used_disk_space() + wide.staged_bytes())
     };
-    let shared = ScanShared::new(Arc::clone(&inputs), Arc::clone(&wide), partitions * 2);
+    let shared = ScanShared::new(
+        Arc::clone(&inputs),
+        Arc::clone(&wide),
+        partitions * 2,
+        buckets.split_scan,
+    );
     on_scan(Arc::clone(&shared));
     let streams: Vec<Arc<dyn PartitionStream>> = (0..partitions)
         .map(|_| Arc::new(ShardPartition::new(Arc::clone(&shared))) as Arc<dyn PartitionStream>)

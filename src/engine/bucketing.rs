@@ -18,6 +18,7 @@ use datafusion::execution::disk_manager::DiskManager;
 
 use super::spool::{Spool, SpoolBudget, SpoolMaker, Spooled};
 use crate::error::{Error, Result};
+use crate::loader::scan::BATCH_ROWS as SCAN_BATCH_ROWS;
 
 /// Memory of the narrow rows per byte of JSONL input, generously: measured at about
 /// 0.45 on shards shaped like the adapters' output when a row carried its 64-character
@@ -51,6 +52,7 @@ const MAX_BATCH_ROWS: usize = 8192;
 /// | 1/32 | the wide row store's open segments, one per bucket and scan worker |
 /// | 1/4 | spools kept in memory rather than on disk |
 /// | 1/16 | rows waiting to be spooled, across all buckets |
+/// | 1/32 | when the scan splits its rows by bucket (`split_scan`), its batches in the making |
 /// | 1/2 | the ranking workers, a fixed part each, while they run (a bucket's rows, its sorts, and its descriptive fields read back from the staging file) |
 /// | 1/4 | the final merge, while it runs (the workers have finished) |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +69,10 @@ pub struct BucketPlan {
     pub spool_batch_rows: usize,
     /// Batch size of the ranked buckets: the final merge holds a few batches of each.
     pub run_batch_rows: usize,
+    /// The scan hands over each bucket's rows in batches of their own, which go to the
+    /// bucket's spool whole (see `Bucketer::push`), when every scan worker's batch of
+    /// each bucket fits in half the waiting rows' share.
+    pub split_scan: bool,
 }
 
 impl BucketPlan {
@@ -89,6 +95,10 @@ impl BucketPlan {
             // The merge holds each bucket's current batch, one read ahead, and their
             // sort keys.
             run_batch_rows: rows_within(memory_limit / 4, 4, RUN_ROW_BYTES),
+            // A batch in the making per bucket and per core, and one for the rows without
+            // a content hash.
+            split_scan: (buckets + 1) * workers * SCAN_BATCH_ROWS * NARROW_ROW_BYTES
+                <= memory_limit / 32,
         }
     }
 }
@@ -99,7 +109,9 @@ impl BucketPlan {
 /// own; once about a batch per bucket has arrived, every bucket gathers its rows into
 /// one compact batch and spools it. Each row is copied once on its way to its spool,
 /// where gathering each batch's rows per bucket and then joining a bucket's pieces
-/// copied it twice: the scan's narrow rows are the biggest data the run moves.
+/// copied it twice: the scan's narrow rows are the biggest data the run moves. A batch
+/// whose rows are all of one bucket (the scan splits them so when there are few
+/// buckets) is spooled as it is, with no copy at all.
 pub struct Bucketer {
     spools: Vec<Spool>,
     /// The scan's batches (without `bucket`) whose rows are not spooled yet.
@@ -158,6 +170,12 @@ impl Bucketer {
                 .as_primitive_opt::<Int32Type>();
             let bucket =
                 bucket.ok_or_else(|| Error::Internal("key_bucket did not return Int32".into()))?;
+            if let Some(k) = only_bucket(bucket) {
+                // A batch of one bucket's rows (the scan split them): spooled as it is,
+                // with no copy. Rows reach a bucket in no particular order either way.
+                self.spools[k as usize % n].push(batch.project(&self.keep)?)?;
+                return Ok(());
+            }
             for i in 0..rows {
                 // A null key (no corpus label) has no dedup partner: any bucket will do.
                 let k = if bucket.is_null(i) {
@@ -207,6 +225,12 @@ impl Bucketer {
             .map(|s| s.finish().map_err(Error::from))
             .collect()
     }
+}
+
+/// The bucket of every row, when they all have the same one (and none is null).
+fn only_bucket(bucket: &arrow::array::Int32Array) -> Option<i32> {
+    let first = *bucket.values().first()?;
+    (bucket.null_count() == 0 && bucket.values().iter().all(|&b| b == first)).then_some(first)
 }
 
 #[cfg(test)]
@@ -297,11 +321,60 @@ mod tests {
         assert_eq!(ids, (0..9).collect::<Vec<_>>());
     }
 
+    #[tokio::test]
+    async fn a_batch_of_one_bucket_is_spooled_whole_and_mixed_ones_row_by_row() {
+        let mut bucketer = bucketer(3, 100);
+        let ids = Int64Array::from((0..10).collect::<Vec<i64>>());
+        let whole_buffer = ids.values().inner().as_ptr();
+        let batch = RecordBatch::try_new(
+            scanned(),
+            vec![Arc::new(ids), Arc::new(Int32Array::from(vec![4; 10]))],
+        )
+        .expect("batch");
+        bucketer.push(&batch).expect("push");
+        // A null bucket among equal ones, and mixed buckets: taken apart.
+        push(
+            &mut bucketer,
+            vec![10, 11],
+            Int32Array::from(vec![Some(1), None]),
+        );
+        push(&mut bucketer, vec![12, 13], Int32Array::from(vec![1, 2]));
+        let mut spooled = Vec::new();
+        for bucket in bucketer.finish().expect("finish") {
+            spooled.push(bucket.collect().await.expect("collect"));
+        }
+        let ids = |batches: &[RecordBatch]| -> Vec<i64> {
+            let mut ids: Vec<i64> = batches
+                .iter()
+                .flat_map(|b| {
+                    let c = b.column(0).as_primitive::<arrow::datatypes::Int64Type>();
+                    c.values().to_vec()
+                })
+                .collect();
+            ids.sort_unstable();
+            ids
+        };
+        // Bucket 4 of 3 is bucket 1, as row by row.
+        assert_eq!(ids(&spooled[0]), [11]);
+        assert_eq!(ids(&spooled[1]), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 12]);
+        assert_eq!(ids(&spooled[2]), [13]);
+        // The one-bucket batch is the scan's own memory, not a copy.
+        let first = spooled[1][0]
+            .column(0)
+            .as_primitive::<arrow::datatypes::Int64Type>();
+        assert_eq!(first.len(), 10);
+        assert_eq!(first.values().inner().as_ptr(), whole_buffer);
+    }
+
     #[test]
     fn small_inputs_get_one_bucket_per_core_and_big_ones_fit_the_limit() {
         let realistic = BucketPlan::new(85_000_000, 1 << 30, 2);
         assert_eq!(realistic.buckets, 2);
         assert_eq!(realistic.run_batch_rows, MAX_BATCH_ROWS);
+        // A scan batch in the making per bucket and core fits: the scan splits the rows.
+        assert!(realistic.split_scan);
+        assert!(!BucketPlan::new(85_000_000, 256 << 20, 2).split_scan);
+        assert!(!BucketPlan::new(4_400_000_000, 1 << 30, 2).split_scan);
 
         let big = BucketPlan::new(4_400_000_000, 256 << 20, 2);
         let per_bucket = 4_400_000_000f64 * NARROW_BYTES_PER_INPUT_BYTE / big.buckets as f64;

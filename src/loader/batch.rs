@@ -52,8 +52,22 @@ pub enum RowError {
     MissingKeys(Vec<&'static str>),
 }
 
-/// Arrow builders for one batch of the `shards` table, and the wide store's writer.
+/// Arrow builders for batches of the `shards` table, and the wide store's writer.
+///
+/// The rows can be split by the wide store's groups of keys, which are the buckets the
+/// ranking splits them into (`key_bucket`): each batch then holds the rows of one bucket
+/// (or, the last set, the rows without a content hash, whose bucket the query decides),
+/// and goes to its bucket whole instead of being taken apart row by row.
 pub struct ShardBatchBuilder {
+    /// One set of columns per group of the wide store when split, else one for all.
+    sets: Vec<Option<NarrowColumns>>,
+    /// Rows each set is made with room for.
+    capacity: usize,
+    wide: WideWriter,
+}
+
+/// The columns of one batch of the `shards` table, as they fill.
+struct NarrowColumns {
     input_idx: UInt32Builder,
     line: UInt64Builder,
     row_ref: UInt64Builder,
@@ -66,7 +80,6 @@ pub struct ShardBatchBuilder {
     sha_is_key: BooleanBuilder,
     src_if_no_key: StringBuilder,
     mos_std_dev: Float64Builder,
-    wide: WideWriter,
     rows: usize,
 }
 
@@ -201,8 +214,8 @@ fn read_optional<'v>(row: &RowFields<'v, '_>) -> Result<Optional<'v>, String> {
     })
 }
 
-impl ShardBatchBuilder {
-    pub fn with_capacity(rows: usize, wide: WideWriter) -> Self {
+impl NarrowColumns {
+    fn with_capacity(rows: usize) -> Self {
         let s = || StringBuilder::with_capacity(rows, rows * 8);
         Self {
             input_idx: UInt32Builder::with_capacity(rows),
@@ -217,17 +230,74 @@ impl ShardBatchBuilder {
             sha_is_key: BooleanBuilder::with_capacity(rows),
             src_if_no_key: StringBuilder::new(),
             mos_std_dev: Float64Builder::with_capacity(rows),
-            wide,
             rows: 0,
         }
     }
 
-    pub fn len(&self) -> usize {
-        self.rows
+    /// Hands over the rows gathered so far and starts an empty batch.
+    fn finish(&mut self) -> Result<RecordBatch, arrow::error::ArrowError> {
+        self.rows = 0;
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.input_idx.finish()),
+            Arc::new(self.line.finish()),
+            Arc::new(self.row_ref.finish()),
+            Arc::new(self.row_corpus_source.finish()),
+            Arc::new(self.row_corpus.finish()),
+            Arc::new(self.mos_native.finish()),
+            Arc::new(self.mos_problem.finish()),
+            Arc::new(self.bad_value.finish()),
+            Arc::new(self.src_sha256.finish()),
+            Arc::new(self.sha_is_key.finish()),
+            Arc::new(self.src_if_no_key.finish()),
+            Arc::new(self.mos_std_dev.finish()),
+        ];
+        RecordBatch::try_new(SHARDS_SCHEMA.clone(), columns)
+    }
+}
+
+impl ShardBatchBuilder {
+    /// One batch of every row, with room for `rows`.
+    pub fn with_capacity(rows: usize, wide: WideWriter) -> Self {
+        Self {
+            sets: vec![None],
+            capacity: rows,
+            wide,
+        }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.rows == 0
+    /// A batch per group of the wide store's keys (see above), each with room for `rows`.
+    pub fn split_by_group(rows: usize, wide: WideWriter) -> Self {
+        Self {
+            sets: (0..wide.groups().max(1)).map(|_| None).collect(),
+            capacity: rows,
+            wide,
+        }
+    }
+
+    /// Rows gathered in one set and not yet handed over.
+    pub fn rows_in(&self, set: usize) -> usize {
+        self.sets
+            .get(set)
+            .and_then(Option::as_ref)
+            .map_or(0, |c| c.rows)
+    }
+
+    /// Hands over the rows gathered in one set; the set starts empty.
+    pub fn finish_set(&mut self, set: usize) -> Result<RecordBatch, arrow::error::ArrowError> {
+        match self.sets.get_mut(set).and_then(Option::as_mut) {
+            Some(columns) => columns.finish(),
+            None => Ok(RecordBatch::new_empty(SHARDS_SCHEMA.clone())),
+        }
+    }
+
+    /// Hands over the rows of every set that holds any.
+    pub fn finish_all(&mut self) -> Result<Vec<RecordBatch>, arrow::error::ArrowError> {
+        self.sets
+            .iter_mut()
+            .flatten()
+            .filter(|c| c.rows > 0)
+            .map(NarrowColumns::finish)
+            .collect()
     }
 
     /// Appends one validated row. Unreadable values do not fail here: they are recorded
@@ -237,7 +307,7 @@ impl ShardBatchBuilder {
         input_idx: u32,
         line: u64,
         row: &Record<'_, ROW_FIELDS>,
-    ) -> Result<(), AppendError> {
+    ) -> Result<usize, AppendError> {
         let row = RowFields::of(row)?;
 
         let corpus_source = match row.corpus_source {
@@ -293,6 +363,8 @@ impl ShardBatchBuilder {
                 }
             }
         };
+        // The dedup key of a row with a content hash (unified.sql): its bucket.
+        let group = self.wide.group(sha_is_key.then_some(sha.as_bytes()));
         // The wide part first: the only step that can fail leaves the batch untouched.
         let row_ref = self.wide.append(
             &WideRow {
@@ -307,53 +379,38 @@ impl ShardBatchBuilder {
                 corpus_version: opt.corpus_version,
                 ingested_at_utc: opt.ingested_at_utc,
             },
-            // The dedup key of a row with a content hash (unified.sql): its bucket.
-            sha_is_key.then_some(sha.as_bytes()),
+            group,
         )?;
-        self.rows += 1;
-        self.input_idx.append_value(input_idx);
-        self.line.append_value(line);
-        self.row_ref.append_value(row_ref);
-        self.row_corpus_source.append_option(corpus_source);
-        self.row_corpus.append_option(row_corpus);
+        let set = if self.sets.len() > 1 {
+            (group as usize).min(self.sets.len() - 1)
+        } else {
+            0
+        };
+        let capacity = self.capacity;
+        let c = self.sets[set].get_or_insert_with(|| NarrowColumns::with_capacity(capacity));
+        c.rows += 1;
+        c.input_idx.append_value(input_idx);
+        c.line.append_value(line);
+        c.row_ref.append_value(row_ref);
+        c.row_corpus_source.append_option(corpus_source);
+        c.row_corpus.append_option(row_corpus);
         match mos_value(row.mos.unwrap_or(&Value::Null)) {
             Ok(v) => {
-                self.mos_native.append_value(v);
-                self.mos_problem.append_null();
+                c.mos_native.append_value(v);
+                c.mos_problem.append_null();
             }
             Err(why) => {
-                self.mos_native.append_null();
-                self.mos_problem.append_value(why);
+                c.mos_native.append_null();
+                c.mos_problem.append_value(why);
             }
         }
-        self.bad_value.append_option(bad_value);
-        self.src_sha256.append_value(sha);
-        self.sha_is_key.append_value(sha_is_key);
+        c.bad_value.append_option(bad_value);
+        c.src_sha256.append_value(sha);
+        c.sha_is_key.append_value(sha_is_key);
         // Only rows without a content hash need `src` in the query, for their dedup key.
-        self.src_if_no_key
-            .append_option((!sha_is_key).then_some(src));
-        self.mos_std_dev.append_value(opt.mos_std_dev);
-        Ok(())
-    }
-
-    /// Hands over the rows gathered so far and starts an empty batch.
-    pub fn finish(&mut self) -> Result<RecordBatch, arrow::error::ArrowError> {
-        self.rows = 0;
-        let columns: Vec<ArrayRef> = vec![
-            Arc::new(self.input_idx.finish()),
-            Arc::new(self.line.finish()),
-            Arc::new(self.row_ref.finish()),
-            Arc::new(self.row_corpus_source.finish()),
-            Arc::new(self.row_corpus.finish()),
-            Arc::new(self.mos_native.finish()),
-            Arc::new(self.mos_problem.finish()),
-            Arc::new(self.bad_value.finish()),
-            Arc::new(self.src_sha256.finish()),
-            Arc::new(self.sha_is_key.finish()),
-            Arc::new(self.src_if_no_key.finish()),
-            Arc::new(self.mos_std_dev.finish()),
-        ];
-        RecordBatch::try_new(SHARDS_SCHEMA.clone(), columns)
+        c.src_if_no_key.append_option((!sha_is_key).then_some(src));
+        c.mos_std_dev.append_value(opt.mos_std_dev);
+        Ok(set)
     }
 
     /// Seals the wide store's last segment: every `row_ref` handed out is readable after.
@@ -458,6 +515,61 @@ mod tests {
     }
 
     #[test]
+    fn split_rows_go_to_the_set_of_their_bucket_and_rows_without_a_hash_to_the_last() {
+        // Two groups of keys, by the hash's first byte; rows without a hash: group 2.
+        let store = Arc::new(
+            crate::loader::wide::WideStore::new(u64::MAX, std::env::temp_dir()).grouped(
+                2,
+                |key, groups| u64::from(key[0]) % groups,
+                1 << 10,
+            ),
+        );
+        let mut b = ShardBatchBuilder::split_by_group(4, WideWriter::new(store));
+        let lines = [
+            (
+                1,
+                r#"{"src": "a", "src_sha256": "b1", "mos": 3, "corpus": "lsvq"}"#,
+                0,
+            ),
+            (
+                2,
+                r#"{"src": "b", "src_sha256": "a2", "mos": 3, "corpus": "lsvq"}"#,
+                1,
+            ),
+            (
+                3,
+                r#"{"src": "c", "src_sha256": "", "mos": 3, "corpus": "lsvq"}"#,
+                2,
+            ),
+            (
+                4,
+                r#"{"src": "d", "src_sha256": "b4", "mos": 3, "corpus": "lsvq"}"#,
+                0,
+            ),
+            (
+                5,
+                r#"{"src": "e", "src_sha256": null, "mos": 3, "corpus": "lsvq"}"#,
+                2,
+            ),
+        ];
+        for (line, text, set) in lines {
+            let v = parse_row(text.as_bytes()).expect("json");
+            assert_eq!(b.append(0, line, &v).expect("append"), set, "line {line}");
+        }
+        assert_eq!((b.rows_in(0), b.rows_in(1), b.rows_in(2)), (2, 1, 2));
+        let lines_of = |batch: &RecordBatch| -> Vec<u64> {
+            let c = batch.column_by_name("line").expect("line");
+            let c = c.as_any().downcast_ref::<arrow::array::UInt64Array>();
+            c.expect("u64").values().to_vec()
+        };
+        assert_eq!(lines_of(&b.finish_set(0).expect("set 0")), [1, 4]);
+        assert_eq!(b.rows_in(0), 0);
+        let rest: Vec<Vec<u64>> = b.finish_all().expect("rest").iter().map(lines_of).collect();
+        assert_eq!(rest, [vec![2], vec![3, 5]]);
+        assert!(b.finish_all().expect("none").is_empty());
+    }
+
+    #[test]
     fn unreadable_width_is_recorded_not_fatal() {
         let v = parse_row(
             br#"{"src": "a", "src_sha256": "x", "mos": 3, "corpus": "lsvq", "width": "wide"}"#,
@@ -468,8 +580,8 @@ mod tests {
             std::env::temp_dir(),
         ));
         let mut b = ShardBatchBuilder::with_capacity(1, WideWriter::new(store));
-        b.append(0, 1, &v).expect("append");
-        let batch = b.finish().expect("batch");
+        let set = b.append(0, 1, &v).expect("append");
+        let batch = b.finish_set(set).expect("batch");
         let bad = batch
             .column_by_name("bad_value")
             .and_then(|c| c.as_any().downcast_ref::<arrow::array::StringArray>())

@@ -39,7 +39,7 @@ const CARRY_ROOM: usize = 64 << 10;
 /// being parsed on each core and one being read.
 const MAX_SPARE_BLOCKS: usize = 8;
 /// Rows per record batch handed to DataFusion.
-const BATCH_ROWS: usize = 8192;
+pub const BATCH_ROWS: usize = 8192;
 
 /// A run of whole lines from one input.
 struct Block {
@@ -62,10 +62,19 @@ pub struct ScanShared {
     digests: Mutex<Vec<Option<(String, u64)>>>,
     /// Blocks the partitions have parsed, for the reader to read into again.
     spare: Mutex<Vec<Vec<u8>>>,
+    /// Each partition's rows go out in batches of one bucket each (the wide store's
+    /// groups, see `ShardBatchBuilder::split_by_group`).
+    split_by_bucket: bool,
 }
 
 impl ScanShared {
-    pub fn new(inputs: Arc<Vec<InputFile>>, wide: Arc<WideStore>, queue_depth: usize) -> Arc<Self> {
+    /// `split_by_bucket`: see the field.
+    pub fn new(
+        inputs: Arc<Vec<InputFile>>,
+        wide: Arc<WideStore>,
+        queue_depth: usize,
+        split_by_bucket: bool,
+    ) -> Arc<Self> {
         let (tx, rx) = sync_channel(queue_depth.max(1));
         let n = inputs.len();
         Arc::new(Self {
@@ -78,6 +87,7 @@ impl ScanShared {
             bytes_read: AtomicU64::new(0),
             digests: Mutex::new(vec![None; n]),
             spare: Mutex::new(Vec::new()),
+            split_by_bucket,
         })
     }
 
@@ -346,14 +356,15 @@ fn python_space(b: u8) -> bool {
     b == 0x0b || (0x1c..=0x1f).contains(&b)
 }
 
-/// Parses one line into the builder; the error names the input and line.
+/// Parses one line into the builder; returns the builder's set that took it. The
+/// error names the input and line.
 pub fn load_line(
     inputs: &[InputFile],
     builder: &mut ShardBatchBuilder,
     input_idx: u32,
     line_no: u64,
     line: &[u8],
-) -> Result<(), LoadError> {
+) -> Result<usize, LoadError> {
     let at = || (inputs[input_idx as usize].display.clone(), line_no);
     let value = parse_row(line).map_err(|e| {
         let (path, line) = at();
@@ -411,15 +422,20 @@ impl PartitionStream for ShardPartition {
         stream.spawn_blocking(move || {
             let external = |e: LoadError| DataFusionError::External(Box::new(e));
             let wide = WideWriter::new(Arc::clone(&shared.wide));
-            let mut builder = ShardBatchBuilder::with_capacity(BATCH_ROWS, wide);
+            let mut builder = if shared.split_by_bucket {
+                ShardBatchBuilder::split_by_group(BATCH_ROWS, wide)
+            } else {
+                ShardBatchBuilder::with_capacity(BATCH_ROWS, wide)
+            };
             while let Some(block) = shared.next_block() {
                 let block = block.map_err(external)?;
                 let mut rows = 0u64;
                 for_each_line(&block.data, block.first_line, |line_no, line| {
-                    load_line(&shared.inputs, &mut builder, block.input_idx, line_no, line)?;
+                    let set =
+                        load_line(&shared.inputs, &mut builder, block.input_idx, line_no, line)?;
                     rows += 1;
-                    if builder.len() >= BATCH_ROWS {
-                        let batch = builder.finish().map_err(LoadError::Arrow)?;
+                    if builder.rows_in(set) >= BATCH_ROWS {
+                        let batch = builder.finish_set(set).map_err(LoadError::Arrow)?;
                         tx.blocking_send(Ok(batch))
                             .map_err(|_| LoadError::Cancelled)?;
                     }
@@ -429,21 +445,17 @@ impl PartitionStream for ShardPartition {
                 shared.rows[block.input_idx as usize].fetch_add(rows, Ordering::Relaxed);
                 shared.recycle(block.data);
             }
-            let last = if builder.is_empty() {
-                None
-            } else {
-                Some(
-                    builder
-                        .finish()
-                        .map_err(|e| external(LoadError::Arrow(e)))?,
-                )
-            };
-            // Before the last batch goes out: the query may need the rows as soon as
+            let last = builder
+                .finish_all()
+                .map_err(|e| external(LoadError::Arrow(e)))?;
+            // Before the last batches go out: the query may need the rows as soon as
             // every partition has ended.
             builder.finish_wide().map_err(|e| external(e.into()))?;
-            if let Some(batch) = last {
+            for batch in last {
                 // A closed channel only means the query no longer wants rows.
-                let _ = tx.blocking_send(Ok(batch));
+                if tx.blocking_send(Ok(batch)).is_err() {
+                    break;
+                }
             }
             Ok(())
         });
@@ -478,7 +490,7 @@ pub fn first_hard_error(inputs: &[InputFile]) -> Option<LoadError> {
             }
             let r = for_each_line(&line, line_no, |n, text| {
                 load_line(inputs, &mut builder, input.index, n, text)?;
-                builder.finish().map_err(LoadError::Arrow).map(|_| ())
+                builder.finish_all().map_err(LoadError::Arrow).map(|_| ())
             });
             if let Err(e) = r {
                 return Some(e);

@@ -541,14 +541,24 @@ impl WideWriter {
         }
     }
 
-    /// Stores one row, in the group of `key` (the row's dedup key, when it is its
-    /// content hash); returns its reference.
-    pub fn append(&mut self, row: &WideRow<'_>, key: Option<&[u8]>) -> Result<u64, WideError> {
+    /// How many groups this writer fills: the store's groups of keys and one for the
+    /// records without a key (none for a discarding writer).
+    pub fn groups(&self) -> usize {
+        self.open.len()
+    }
+
+    /// The group a record with this grouping key (the row's dedup key, when it is its
+    /// content hash) is stored in: the bucket its row is ranked in.
+    pub fn group(&self, key: Option<&[u8]>) -> u32 {
+        self.store.group_of(key)
+    }
+
+    /// Stores one row in `group` (see [`WideWriter::group`]); returns its reference.
+    pub fn append(&mut self, row: &WideRow<'_>, group: u32) -> Result<u64, WideError> {
         if !self.keep {
             return Ok(0);
         }
         let len = encoded_len(row);
-        let group = self.store.group_of(key);
         let segment_bytes = self.store.grouping.segment_bytes;
         let Some(slot) = self.open.get_mut(group as usize) else {
             return Err(WideError::Dangling(u64::from(group)));
@@ -768,7 +778,7 @@ mod tests {
         let refs: Vec<u64> = (0..120_000)
             .map(|i| {
                 let w = if i % 2 == 0 { &mut a } else { &mut b };
-                w.append(&row(i), None).expect("append")
+                w.append(&row(i), w.group(None)).expect("append")
             })
             .collect();
         a.finish().expect("finish");
@@ -831,7 +841,7 @@ mod tests {
                     src: long(i).into(),
                     ..row(i as i64)
                 };
-                w.append(&row, None).expect("append")
+                w.append(&row, w.group(None)).expect("append")
             })
             .collect();
         w.finish().expect("finish");
@@ -879,8 +889,8 @@ mod tests {
             .enumerate()
             .map(|(i, k)| {
                 let w = if i % 3 == 0 { &mut a } else { &mut b };
-                w.append(&row(i as i64), k.as_deref().map(str::as_bytes))
-                    .expect("append")
+                let group = w.group(k.as_deref().map(str::as_bytes));
+                w.append(&row(i as i64), group).expect("append")
             })
             .collect();
         a.finish().expect("finish");
