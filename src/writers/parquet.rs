@@ -7,6 +7,7 @@ use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use super::atomic::{AtomicOutput, Staged};
 use super::unified_schema::{UNIFIED_SCHEMA, UNIFIED_SCHEMA_VERSION};
@@ -16,6 +17,12 @@ use crate::error::Result;
 /// time (zstd was three fifths of it, and the writer is the last to finish) and the file
 /// comes out 5 % smaller, the columns being mostly dictionary indices and hex hashes.
 const ZSTD_LEVEL: i32 = 1;
+
+/// Columns whose every value is its own: a kept row is the only one of its content hash,
+/// and its clip's path is as good as unique. A dictionary of them only grows until the
+/// encoder gives up on it (after a megabyte), each value hashed and copied into it on
+/// the way: a third of the Parquet writer's time went to that table.
+const UNIQUE_PER_ROW: [&str; 2] = ["src_sha256", "src"];
 
 /// Rows handed to the encoder at a time. The encoder cuts pages at the edges of the
 /// batches it is given, so the file's bytes would depend on how the rows happened to be
@@ -39,10 +46,13 @@ impl UnifiedParquetWriter {
         .into_iter()
         .map(|(k, v)| KeyValue::new(k.to_owned(), v.to_owned()))
         .collect();
-        let props = WriterProperties::builder()
+        let mut props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?))
-            .set_key_value_metadata(Some(key_values))
-            .build();
+            .set_key_value_metadata(Some(key_values));
+        for column in UNIQUE_PER_ROW {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(column), false);
+        }
+        let props = props.build();
         // No embedded ARROW:schema: when it is present, pyarrow and polars show its
         // metadata instead of the file's, and the encoder writes schema metadata in hash
         // order, which would make the bytes differ run to run. Without it, pyarrow,
@@ -141,6 +151,35 @@ pub(crate) mod tests {
         }
         w.finish().expect("finish").commit().expect("commit");
         std::fs::read(path).expect("read")
+    }
+
+    #[test]
+    fn only_the_columns_unique_per_row_are_written_without_a_dictionary() {
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("u.parquet");
+        written(&path, &[rows(20_000)]);
+        let reader =
+            SerializedFileReader::new(std::fs::File::open(&path).expect("open")).expect("parquet");
+        let group = reader.metadata().row_group(0);
+        let with_dictionary: Vec<String> = group
+            .columns()
+            .iter()
+            .filter(|c| c.dictionary_page_offset().is_some())
+            .map(|c| c.column_path().string())
+            .collect();
+        for name in UNIQUE_PER_ROW {
+            assert!(
+                !with_dictionary.iter().any(|c| c == name),
+                "{with_dictionary:?}"
+            );
+        }
+        // Every other column, the repeated texts among them, keeps its dictionary.
+        assert_eq!(
+            with_dictionary.len(),
+            group.num_columns() - UNIQUE_PER_ROW.len()
+        );
+        assert!(with_dictionary.iter().any(|c| c == "corpus"));
     }
 
     #[test]
