@@ -258,7 +258,7 @@ fn output_parts(unified: &Path, scratch: &Path) -> Result<Vec<Part>> {
         .with_batch_size(8192)
         .build()?;
     let aggregated_at = "2026-05-09T00:00:00+00:00";
-    let mut jsonl = UnifiedJsonlWriter::new(AtomicOutput::create(&scratch.join("floor.jsonl"))?);
+    let mut jsonl = UnifiedJsonlWriter::new(AtomicOutput::create(&scratch.join("floor.jsonl"))?)?;
     let mut pq = UnifiedParquetWriter::new(
         AtomicOutput::create(&scratch.join("floor.parquet"))?,
         aggregated_at,

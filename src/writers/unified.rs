@@ -87,7 +87,7 @@ pub struct UnifiedWriters {
 
 impl UnifiedWriters {
     pub fn open(output: &Path, parquet: &Path, aggregated_at: &str) -> Result<Self> {
-        let jsonl = UnifiedJsonlWriter::new(AtomicOutput::create(output)?);
+        let jsonl = UnifiedJsonlWriter::new(AtomicOutput::create(output)?)?;
         let pq = UnifiedParquetWriter::new(AtomicOutput::create(parquet)?, aggregated_at)?;
         Ok(Self {
             lanes: vec![
