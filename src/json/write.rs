@@ -184,6 +184,12 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     let b = s.as_bytes();
     out.reserve(b.len() + 2);
     out.push(b'"');
+    if is_plain(b) {
+        // Most text (hashes, paths, labels, timestamps) needs no escape at all.
+        out.extend_from_slice(b);
+        out.push(b'"');
+        return;
+    }
     let mut run_start = 0;
     let mut i = 0;
     while let Some(&c) = b.get(i) {
@@ -230,6 +236,36 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     }
     out.extend_from_slice(&b[run_start..]);
     out.push(b'"');
+}
+
+/// True when no byte of `b` needs an escape. Checked sixteen bytes at a time, the tail
+/// as one or two words that overlap bytes already checked, with no branch per word: a
+/// clean text (the usual one) is one pass over it and one copy.
+fn is_plain(b: &[u8]) -> bool {
+    let word = |at: usize| -> u64 {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[at..at + 8]);
+        u64::from_le_bytes(w)
+    };
+    let stops = |w: u64| super::word::string_stops(w) | super::word::above(w, 0x7e);
+    let n = b.len();
+    if n < 8 {
+        return b.iter().all(|&c| !NEEDS_ESCAPE[usize::from(c)]);
+    }
+    let mut found = 0;
+    let whole = n / 16 * 16;
+    for at in (0..whole).step_by(16) {
+        found |= stops(word(at)) | stops(word(at + 8));
+    }
+    if whole < n {
+        // The last eight bytes, and the eight after the last whole sixteen when the
+        // tail is longer than eight: together they cover the tail.
+        found |= stops(word(n - 8));
+        if n - whole > 8 {
+            found |= stops(word(whole));
+        }
+    }
+    found == 0
 }
 
 /// True when any of the eight bytes of `w` is one `NEEDS_ESCAPE` marks: a quote, a
@@ -462,18 +498,25 @@ mod tests {
 
     #[test]
     fn strings_escape_as_python_wherever_the_character_falls() {
-        // Every byte class the word-at-a-time pass tests, at every offset of texts
-        // longer and shorter than a word, alone and next to another.
+        // Every byte class the word-at-a-time passes test, at every offset of texts
+        // shorter than a word, and up to past two of the plain test's sixteen bytes (so
+        // every tail length), alone and next to another.
         let mut specials: Vec<char> = (0u8..0x20).map(char::from).collect();
         specials.extend([
             '"', '\\', '\u{7f}', '\u{80}', 'é', '€', '😀', ' ', '~', '!', '#', '[', ']', '}',
         ]);
-        for len in 0..20 {
+        let letters = "abcdefghijklmnopqrstuvwxyz".repeat(2);
+        for len in 0..40 {
+            let plain: String = letters.chars().take(len).collect();
+            assert!(is_plain(plain.as_bytes()), "{plain:?}");
             for at in 0..=len {
                 for &ch in &specials {
-                    let plain: String = "abcdefghijklmnopqrstuvwxyz".chars().take(len).collect();
                     let mut s = plain.clone();
                     s.insert(at, ch);
+                    assert_eq!(
+                        is_plain(s.as_bytes()),
+                        !NEEDS_ESCAPE[usize::from(s.as_bytes()[at])]
+                    );
                     assert_eq!(render(|out| write_str(out, &s)), python_dumps(&s), "{s:?}");
                     s.push(ch);
                     assert_eq!(render(|out| write_str(out, &s)), python_dumps(&s), "{s:?}");
