@@ -178,9 +178,7 @@ async fn compute_in(ctx: &SessionContext, args: &Args) -> Result<Computed> {
     register_path(ctx, ROWS_TABLE, &args.path).await?;
     create_input_view(ctx, &args.path, &args.by, args.plot.is_some()).await?;
 
-    let with_bins = ordered_rows(ctx).await?;
-    let planned = with_bins.0;
-    let with_bins = with_bins.1;
+    let (planned, with_bins) = ordered_rows(ctx).await?;
     // The SQL calls the group column `grp`; the output calls it what the user called it.
     // (An empty file yields no batch, so the planned schema still names the columns.)
     let produced: SchemaRef = with_bins.first().map_or(planned, RecordBatch::schema);

@@ -39,6 +39,24 @@ pub fn csv_specials(x: u64) -> u64 {
     equal_to(x, b',') | equal_to(x, b'"') | equal_to(x, b'\n') | equal_to(x, b'\r')
 }
 
+/// True when `test` flags a byte of `bytes`: sixteen bytes a step, the last few copied
+/// into one more step filled out with `pad`, a byte `test` must not flag. For scans of
+/// text that almost never holds such a byte (the JSON and the CSV writers'), where a
+/// call to set up or a branch per byte costs more than the scan.
+pub fn any_flagged(bytes: &[u8], pad: u8, test: impl Fn(u64) -> u64) -> bool {
+    let step = |s: &[u8; 16]| {
+        let x = u128::from_le_bytes(*s);
+        test(x as u64) | test((x >> 64) as u64) != 0
+    };
+    let (steps, tail) = bytes.as_chunks::<16>();
+    if steps.iter().any(step) {
+        return true;
+    }
+    let mut last = [pad; 16];
+    last[..tail.len()].copy_from_slice(tail);
+    step(&last)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -59,6 +77,24 @@ mod tests {
                     matches!(byte, b',' | b'"' | b'\n' | b'\r'),
                     "{byte:#x}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn a_flagged_byte_is_found_at_every_position_of_every_length() {
+        for len in 0..40 {
+            assert!(!any_flagged(&vec![b'a'; len], b' ', csv_specials), "{len}");
+            for at in 0..len {
+                for byte in [b',', b'"', b'\n', b'\r', b' ', b'a', 0x00, 0xff] {
+                    let mut text = vec![b'a'; len];
+                    text[at] = byte;
+                    assert_eq!(
+                        any_flagged(&text, b' ', csv_specials),
+                        matches!(byte, b',' | b'"' | b'\n' | b'\r'),
+                        "{byte:#x} at {at} of {len}"
+                    );
+                }
             }
         }
     }

@@ -238,40 +238,21 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
-/// True when no byte of `b` needs an escape. Checked sixteen bytes at a time, the tail
-/// as one or two words that overlap bytes already checked, with no branch per word: a
-/// clean text (the usual one) is one pass over it and one copy.
+/// True when no byte of `b` needs an escape: most texts (hashes, paths, labels,
+/// timestamps), tested sixteen bytes a step and then copied whole.
 fn is_plain(b: &[u8]) -> bool {
-    let word = |at: usize| -> u64 {
-        let mut w = [0u8; 8];
-        w.copy_from_slice(&b[at..at + 8]);
-        u64::from_le_bytes(w)
-    };
-    let stops = |w: u64| super::word::string_stops(w) | super::word::above(w, 0x7e);
-    let n = b.len();
-    if n < 8 {
-        return b.iter().all(|&c| !NEEDS_ESCAPE[usize::from(c)]);
-    }
-    let mut found = 0;
-    let whole = n / 16 * 16;
-    for at in (0..whole).step_by(16) {
-        found |= stops(word(at)) | stops(word(at + 8));
-    }
-    if whole < n {
-        // The last eight bytes, and the eight after the last whole sixteen when the
-        // tail is longer than eight: together they cover the tail.
-        found |= stops(word(n - 8));
-        if n - whole > 8 {
-            found |= stops(word(whole));
-        }
-    }
-    found == 0
+    !super::word::any_flagged(b, b' ', escapes)
 }
 
-/// True when any of the eight bytes of `w` is one `NEEDS_ESCAPE` marks: a quote, a
-/// backslash, a control character, or 0x7f and above.
+/// True when any of the eight bytes of `w` is one `NEEDS_ESCAPE` marks.
 fn any_needs_escape(w: u64) -> bool {
-    super::word::string_stops(w) | super::word::above(w, 0x7e) != 0
+    escapes(w) != 0
+}
+
+/// The bytes of `w` that `NEEDS_ESCAPE` marks: a quote, a backslash, a control
+/// character, or 0x7f and above.
+fn escapes(w: u64) -> u64 {
+    super::word::string_stops(w) | super::word::above(w, 0x7e)
 }
 
 /// Writes one UTF-16 code unit as `\uXXXX`.

@@ -197,13 +197,9 @@ mod tests {
     use crate::writers::parquet::tests::rows;
 
     fn written(path: &std::path::Path, batches: &[RecordBatch]) -> Vec<u8> {
-        let mut w =
-            UnifiedJsonlWriter::new(AtomicOutput::create(path).expect("create")).expect("writer");
-        for b in batches {
-            w.write_batch(b).expect("write");
-        }
-        w.finish().expect("finish").commit().expect("commit");
-        std::fs::read(path).expect("read")
+        let out = AtomicOutput::create(path).expect("create");
+        let w = UnifiedJsonlWriter::new(out).expect("writer");
+        crate::writers::unified::written_through(w, path, batches)
     }
 
     #[test]

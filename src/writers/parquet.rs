@@ -141,16 +141,9 @@ pub(crate) mod tests {
     }
 
     fn written(path: &std::path::Path, batches: &[RecordBatch]) -> Vec<u8> {
-        let mut w = UnifiedParquetWriter::new(
-            AtomicOutput::create(path).expect("create"),
-            "2026-05-09T00:00:00+00:00",
-        )
-        .expect("writer");
-        for b in batches {
-            w.write_batch(b).expect("write");
-        }
-        w.finish().expect("finish").commit().expect("commit");
-        std::fs::read(path).expect("read")
+        let out = AtomicOutput::create(path).expect("create");
+        let w = UnifiedParquetWriter::new(out, "2026-05-09T00:00:00+00:00").expect("writer");
+        crate::writers::unified::written_through(w, path, batches)
     }
 
     #[test]

@@ -43,6 +43,23 @@ impl RowFile for UnifiedParquetWriter {
     }
 }
 
+/// Writes `batches` through `file`, commits it, and returns the bytes at `path`, its
+/// target: what the writers' tests compare.
+#[cfg(test)]
+pub(crate) fn written_through<F: RowFile>(
+    file: F,
+    path: &Path,
+    batches: &[RecordBatch],
+) -> Vec<u8> {
+    let mut file = Box::new(file);
+    for b in batches {
+        file.write_batch(b).expect("write");
+    }
+    let (staged, _) = file.finish_file().expect("finish");
+    staged.commit().expect("commit");
+    std::fs::read(path).expect("read")
+}
+
 /// One output file's thread and the queue feeding it.
 struct Lane {
     tx: SyncSender<RecordBatch>,
