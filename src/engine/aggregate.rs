@@ -18,7 +18,7 @@ use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::streaming::PartitionStream;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{DataFrame, SessionContext};
 use futures::StreamExt;
 
 use super::bucketing::{BucketPlan, Bucketer};
@@ -245,7 +245,14 @@ async fn scan_into_buckets(
     plan: &BucketPlan,
     budget: &Arc<SpoolBudget>,
 ) -> Result<Vec<Spooled>> {
-    let mut stream = ctx.sql(sql::BUCKETED).await?.execute_stream().await?;
+    let mut state = ctx.state();
+    if let Some(rows) = plan.split_scan {
+        // The query's batches as large as the scan's, so that no operator joins two
+        // buckets' batches into one (DataFusion coalesces batches smaller than this).
+        *state.config_mut() = state.config().clone().with_batch_size(rows);
+    }
+    let query = state.create_logical_plan(sql::BUCKETED).await?;
+    let mut stream = DataFrame::new(state, query).execute_stream().await?;
     let mut bucketer = Bucketer::new(
         &stream.schema(),
         Arc::clone(&ctx.runtime_env().disk_manager),

@@ -62,9 +62,9 @@ pub struct ScanShared {
     digests: Mutex<Vec<Option<(String, u64)>>>,
     /// Blocks the partitions have parsed, for the reader to read into again.
     spare: Mutex<Vec<Vec<u8>>>,
-    /// Each partition's rows go out in batches of one bucket each (the wide store's
-    /// groups, see `ShardBatchBuilder::split_by_group`).
-    split_by_bucket: bool,
+    /// When set, each partition's rows go out in batches of one bucket each (the wide
+    /// store's groups, see `ShardBatchBuilder::split_by_group`), of this many rows.
+    split_by_bucket: Option<usize>,
 }
 
 impl ScanShared {
@@ -73,7 +73,7 @@ impl ScanShared {
         inputs: Arc<Vec<InputFile>>,
         wide: Arc<WideStore>,
         queue_depth: usize,
-        split_by_bucket: bool,
+        split_by_bucket: Option<usize>,
     ) -> Arc<Self> {
         let (tx, rx) = sync_channel(queue_depth.max(1));
         let n = inputs.len();
@@ -422,10 +422,12 @@ impl PartitionStream for ShardPartition {
         stream.spawn_blocking(move || {
             let external = |e: LoadError| DataFusionError::External(Box::new(e));
             let wide = WideWriter::new(Arc::clone(&shared.wide));
-            let mut builder = if shared.split_by_bucket {
-                ShardBatchBuilder::split_by_group(BATCH_ROWS, wide)
-            } else {
-                ShardBatchBuilder::with_capacity(BATCH_ROWS, wide)
+            let (mut builder, batch_rows) = match shared.split_by_bucket {
+                Some(rows) => (ShardBatchBuilder::split_by_group(rows, wide), rows),
+                None => (
+                    ShardBatchBuilder::with_capacity(BATCH_ROWS, wide),
+                    BATCH_ROWS,
+                ),
             };
             while let Some(block) = shared.next_block() {
                 let block = block.map_err(external)?;
@@ -434,7 +436,7 @@ impl PartitionStream for ShardPartition {
                     let set =
                         load_line(&shared.inputs, &mut builder, block.input_idx, line_no, line)?;
                     rows += 1;
-                    if builder.rows_in(set) >= BATCH_ROWS {
+                    if builder.rows_in(set) >= batch_rows {
                         let batch = builder.finish_set(set).map_err(LoadError::Arrow)?;
                         tx.blocking_send(Ok(batch))
                             .map_err(|_| LoadError::Cancelled)?;

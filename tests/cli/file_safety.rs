@@ -819,6 +819,80 @@ fn descriptive_fields_staged_on_disk_come_back_by_bucket_unchanged() {
     assert!(leftovers(s.dir.path()).is_empty());
 }
 
+/// From a run's DEBUG lines: the rows of the scan's batches when it splits its rows by
+/// bucket (`split_scan` of the bucket plan), and the rows spooled in the scan's own
+/// batches and gathered row by row.
+fn scan_split(stderr: &str) -> (Option<u64>, u64, u64) {
+    let line_with = |what: &str| {
+        stderr
+            .lines()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no {what} line in\n{stderr}"))
+    };
+    let plan = line_with("BucketPlan {");
+    let split = plan
+        .split("split_scan: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no split_scan in {plan}"));
+    let rows = split
+        .strip_prefix("Some(")
+        .map(|r| r.split(')').next().and_then(|n| n.parse().ok()))
+        .map(|n| n.unwrap_or_else(|| panic!("no number in {plan}")));
+    let spools = line_with("bucket spools:");
+    let numbers: Vec<u64> = spools
+        .split_whitespace()
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    match numbers[..] {
+        [whole, gathered] => (rows, whole, gathered),
+        _ => panic!("not two numbers: {spools}"),
+    }
+}
+
+#[test]
+fn the_scan_hands_each_bucket_its_rows_in_batches_of_their_own_at_any_size() {
+    let s = Scratch::new();
+    let (big_a, big_b) = two_big_shards(&s);
+    let rows = 120_000;
+    // On two cores: 1G, two buckets and the scan's usual batches of 8192 rows; 200M and
+    // 100M, three and six buckets and batches of 6400 and 1828 rows (smaller than the
+    // query's own, which it must not join together); 32M, seventeen buckets, too many
+    // for batches of 1024 rows within the limit, so every batch is split after the
+    // query. More cores make more buckets, and the batches smaller.
+    let mut smaller = 0;
+    for limit in ["1G", "200M", "100M", "32M"] {
+        let dir = format!("split-{limit}");
+        std::fs::create_dir_all(s.path(&dir)).expect("mkdir");
+        let res = aggregate_cmd(&[&big_a, &big_b], &s.path(&format!("{dir}/u.jsonl")))
+            .args(["--memory-limit", limit, "--log-level", "DEBUG"])
+            .output()
+            .expect("run");
+        assert!(res.status.success(), "{}", stderr_of(&res));
+        let (split, whole, gathered) = scan_split(&stderr_of(&res));
+        assert_eq!(whole + gathered, rows, "{limit}");
+        match split {
+            // Only each scan worker's last batch of a bucket may be joined to another's.
+            Some(batch) => {
+                assert!(whole * 10 >= rows * 9, "{limit}: {whole} of {rows} whole");
+                smaller += usize::from(batch < 8192);
+            }
+            None => assert_eq!(whole, 0, "{limit}"),
+        }
+        for name in ["u.jsonl", "u.parquet"] {
+            assert_eq!(
+                std::fs::read(s.path(&format!("{dir}/{name}"))).expect("read"),
+                std::fs::read(s.path(&format!("split-1G/{name}"))).expect("read"),
+                "{name} differs at {limit}"
+            );
+        }
+    }
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    if cores <= 4 {
+        assert!(smaller > 0, "no run split its rows in batches under 8192");
+    }
+    assert!(leftovers(s.dir.path()).is_empty());
+}
+
 #[test]
 fn a_run_that_spills_says_how_much_and_writes_the_same_bytes() {
     let s = Scratch::new();
