@@ -77,7 +77,7 @@ pub struct BucketPlan {
     /// rows, which go to the bucket's spool whole (see `Bucketer::push`), when a batch of
     /// at least `MIN_SPLIT_ROWS` rows per bucket and scan worker fits in its share above.
     /// Handing each bucket its rows from the scan, rather than splitting every batch on
-    /// one thread after the query, took a third off the wall time at 10M rows.
+    /// one thread after the query, took a fifth off the wall time at 10M rows.
     pub split_scan: Option<usize>,
 }
 
