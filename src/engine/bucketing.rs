@@ -56,7 +56,7 @@ const MIN_SPLIT_ROWS: usize = 1024;
 /// | 1/32 | the wide row store's open segments, one per bucket and scan worker |
 /// | 1/4 | spools kept in memory rather than on disk |
 /// | 1/16 | rows waiting to be spooled, across all buckets |
-/// | 1/16 | when the scan splits its rows by bucket (`split_scan`), its batches in the making |
+/// | 1/16 | when the scan splits its rows by bucket (`split_scan`), its batches in the making (the rows waiting above are then only the few batches of mixed buckets) |
 /// | 1/2 | the ranking workers, a fixed part each, while they run (a bucket's rows, its sorts, and its descriptive fields read back from the staging file) |
 /// | 1/4 | the final merge, while it runs (the workers have finished) |
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
