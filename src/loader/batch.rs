@@ -275,11 +275,16 @@ impl ShardBatchBuilder {
     }
 
     /// Rows gathered in one set and not yet handed over.
-    pub fn rows_in(&self, set: usize) -> usize {
+    fn rows_in(&self, set: usize) -> usize {
         self.sets
             .get(set)
             .and_then(Option::as_ref)
             .map_or(0, |c| c.rows)
+    }
+
+    /// Whether one set holds as many rows as it was made with room for: a batch to hand over.
+    pub fn is_full(&self, set: usize) -> bool {
+        self.rows_in(set) >= self.capacity
     }
 
     /// Hands over the rows gathered in one set; the set starts empty.
@@ -524,7 +529,7 @@ mod tests {
                 1 << 10,
             ),
         );
-        let mut b = ShardBatchBuilder::split_by_group(4, WideWriter::new(store));
+        let mut b = ShardBatchBuilder::split_by_group(2, WideWriter::new(store));
         let lines = [
             (
                 1,
@@ -557,6 +562,11 @@ mod tests {
             assert_eq!(b.append(0, line, &v).expect("append"), set, "line {line}");
         }
         assert_eq!((b.rows_in(0), b.rows_in(1), b.rows_in(2)), (2, 1, 2));
+        // Made with room for two rows each: the sets of two are ready to hand over.
+        assert_eq!(
+            (b.is_full(0), b.is_full(1), b.is_full(2)),
+            (true, false, true)
+        );
         let lines_of = |batch: &RecordBatch| -> Vec<u64> {
             let c = batch.column_by_name("line").expect("line");
             let c = c.as_any().downcast_ref::<arrow::array::UInt64Array>();
@@ -564,6 +574,7 @@ mod tests {
         };
         assert_eq!(lines_of(&b.finish_set(0).expect("set 0")), [1, 4]);
         assert_eq!(b.rows_in(0), 0);
+        assert!(!b.is_full(0));
         let rest: Vec<Vec<u64>> = b.finish_all().expect("rest").iter().map(lines_of).collect();
         assert_eq!(rest, [vec![2], vec![3, 5]]);
         assert!(b.finish_all().expect("none").is_empty());

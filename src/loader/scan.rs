@@ -422,12 +422,9 @@ impl PartitionStream for ShardPartition {
         stream.spawn_blocking(move || {
             let external = |e: LoadError| DataFusionError::External(Box::new(e));
             let wide = WideWriter::new(Arc::clone(&shared.wide));
-            let (mut builder, batch_rows) = match shared.split_by_bucket {
-                Some(rows) => (ShardBatchBuilder::split_by_group(rows, wide), rows),
-                None => (
-                    ShardBatchBuilder::with_capacity(BATCH_ROWS, wide),
-                    BATCH_ROWS,
-                ),
+            let mut builder = match shared.split_by_bucket {
+                Some(rows) => ShardBatchBuilder::split_by_group(rows, wide),
+                None => ShardBatchBuilder::with_capacity(BATCH_ROWS, wide),
             };
             while let Some(block) = shared.next_block() {
                 let block = block.map_err(external)?;
@@ -436,7 +433,7 @@ impl PartitionStream for ShardPartition {
                     let set =
                         load_line(&shared.inputs, &mut builder, block.input_idx, line_no, line)?;
                     rows += 1;
-                    if builder.rows_in(set) >= batch_rows {
+                    if builder.is_full(set) {
                         let batch = builder.finish_set(set).map_err(LoadError::Arrow)?;
                         tx.blocking_send(Ok(batch))
                             .map_err(|_| LoadError::Cancelled)?;
