@@ -17,9 +17,11 @@ pub mod floor;
 pub mod logger;
 pub mod scales;
 
+mod aligned;
 mod args;
 mod cmd;
 mod engine;
+mod file_bytes;
 mod job;
 mod json;
 mod loader;

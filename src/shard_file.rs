@@ -11,6 +11,8 @@ use std::path::Path;
 use flate2::read::MultiGzDecoder;
 use sha2::{Digest, Sha256};
 
+use crate::file_bytes::{FileBytes, ReadCounts};
+
 /// How a shard's bytes are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Storage {
@@ -62,10 +64,10 @@ impl<R: Read> Hashing<R> {
 
 /// The decoded text of a shard, read front to back once.
 pub enum ShardReader {
-    Plain(Hashing<File>),
+    Plain(Hashing<FileBytes>),
     // Boxed: the decoder's state is large, and a reader is made once per file.
-    Gzip(Box<MultiGzDecoder<Hashing<File>>>),
-    Zstd(zstd::stream::read::Decoder<'static, BufReader<Hashing<File>>>),
+    Gzip(Box<MultiGzDecoder<Hashing<FileBytes>>>),
+    Zstd(zstd::stream::read::Decoder<'static, BufReader<Hashing<FileBytes>>>),
 }
 
 impl ShardReader {
@@ -83,7 +85,7 @@ impl ShardReader {
         }
         let storage = Storage::sniff(&head[..got]);
         // Start again from byte 0, so the hash covers the magic number too.
-        let file = File::open(path)?;
+        let file = FileBytes::open(path)?;
         let hashing = Hashing {
             inner: file,
             hasher: Sha256::new(),
@@ -103,6 +105,15 @@ impl ShardReader {
             ShardReader::Plain(h) => h.bytes,
             ShardReader::Gzip(d) => d.get_ref().bytes,
             ShardReader::Zstd(d) => d.get_ref().get_ref().bytes,
+        }
+    }
+
+    /// How the stored bytes read so far were read (page cache or disk).
+    pub fn read_counts(&self) -> ReadCounts {
+        match self {
+            ShardReader::Plain(h) => h.inner.counts(),
+            ShardReader::Gzip(d) => d.get_ref().inner.counts(),
+            ShardReader::Zstd(d) => d.get_ref().get_ref().inner.counts(),
         }
     }
 

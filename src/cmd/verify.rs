@@ -324,7 +324,9 @@ fn check(entry: &Entry, path: &Path, progress: impl FnMut(u64)) -> Finding {
 }
 
 fn sha256_of(path: &Path, mut progress: impl FnMut(u64)) -> std::io::Result<String> {
-    let mut file = File::open(path)?;
+    // Straight from the disk where the file is not cached: a large output was written
+    // that way and is not in the page cache (see file_bytes.rs).
+    let mut file = crate::file_bytes::FileBytes::open(path)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {

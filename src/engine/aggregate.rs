@@ -167,6 +167,12 @@ pub async fn run_observed(
         buckets.buckets,
         started.elapsed().as_secs_f64()
     );
+    let read = shared.read_counts();
+    log::debug!(
+        "input bytes: {} from the page cache, {} straight from the disk",
+        read.cached,
+        read.direct
+    );
     let ranked = {
         // The workers' pools are carved out of the limit while they run.
         let carved = MemoryConsumer::new("RankingWorkers").register(&ctx.runtime_env().memory_pool);

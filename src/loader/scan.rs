@@ -2,6 +2,7 @@
 //! as they pass), cuts them into blocks of whole lines, and the DataFusion partitions
 //! parse those blocks in parallel into `shards` record batches.
 
+use crate::file_bytes::ReadCounts;
 use crate::shard_file::ShardReader;
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -59,6 +60,9 @@ pub struct ScanShared {
     rows: Vec<AtomicU64>,
     /// Bytes read so far over all inputs, for progress reporting.
     bytes_read: AtomicU64,
+    /// How the inputs' bytes were read: from the page cache, or straight from the disk.
+    read_cached: AtomicU64,
+    read_direct: AtomicU64,
     digests: Mutex<Vec<Option<(String, u64)>>>,
     /// Blocks the partitions have parsed, for the reader to read into again.
     spare: Mutex<Vec<Vec<u8>>>,
@@ -85,6 +89,8 @@ impl ScanShared {
             receiver: Mutex::new(rx),
             rows: (0..n).map(|_| AtomicU64::new(0)).collect(),
             bytes_read: AtomicU64::new(0),
+            read_cached: AtomicU64::new(0),
+            read_direct: AtomicU64::new(0),
             digests: Mutex::new(vec![None; n]),
             spare: Mutex::new(Vec::new()),
             split_by_bucket,
@@ -94,6 +100,14 @@ impl ScanShared {
     /// Bytes of input read so far (all inputs together).
     pub fn bytes_read(&self) -> u64 {
         self.bytes_read.load(Ordering::Relaxed)
+    }
+
+    /// How the inputs read so far were read (see `file_bytes`).
+    pub fn read_counts(&self) -> ReadCounts {
+        ReadCounts {
+            cached: self.read_cached.load(Ordering::Relaxed),
+            direct: self.read_direct.load(Ordering::Relaxed),
+        }
     }
 
     /// Rows parsed so far (all inputs together).
@@ -197,7 +211,15 @@ fn read_input(
             return Ok(None);
         }
     }
-    let (sha256, total) = blocks.into_reader().finish().map_err(io_err)?;
+    let reader = blocks.into_reader();
+    let counts = reader.read_counts();
+    shared
+        .read_cached
+        .fetch_add(counts.cached, Ordering::Relaxed);
+    shared
+        .read_direct
+        .fetch_add(counts.direct, Ordering::Relaxed);
+    let (sha256, total) = reader.finish().map_err(io_err)?;
     progress.fetch_add(total - stored, Ordering::Relaxed);
     Ok(Some((sha256, total)))
 }

@@ -29,38 +29,14 @@ use std::thread::JoinHandle;
 
 use sha2::{Digest, Sha256};
 
-/// Bytes written at a time; O_DIRECT needs a multiple of the device's block size, at an
-/// offset that is one, from memory aligned to one. 4096 covers 512-byte devices too.
-const BLOCK: usize = 4096;
-const BUFFER: usize = 1 << 20;
+use crate::aligned::{Aligned, BUFFER};
+
 /// Output bytes that go through the page cache before the rest goes direct.
 pub const DIRECT_AFTER: u64 = 4 << 20;
 /// Every this many buffered bytes, the kernel is asked to start writing them to disk in
 /// the background. The fsync before the rename then waits for the last stretch only,
 /// not for gigabytes of dirty pages at once.
 pub const WRITEBACK_STEP: u64 = 32 << 20;
-
-/// A buffer of `BUFFER` bytes aligned to `BLOCK`.
-struct Aligned {
-    raw: Vec<u8>,
-    start: usize,
-}
-
-impl Aligned {
-    fn new() -> Self {
-        let raw = vec![0u8; BUFFER + BLOCK];
-        let start = raw.as_ptr().align_offset(BLOCK);
-        Self { raw, start }
-    }
-
-    fn bytes(&self, len: usize) -> &[u8] {
-        &self.raw[self.start..self.start + len]
-    }
-
-    fn bytes_mut(&mut self) -> &mut [u8] {
-        &mut self.raw[self.start..self.start + BUFFER]
-    }
-}
 
 /// The bytes of one output on their way to its file.
 pub struct Sink {

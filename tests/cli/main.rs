@@ -8,6 +8,7 @@ mod aggregate_dedup;
 mod aggregate_errors;
 mod aggregate_format;
 mod aggregate_scale;
+mod cold_inputs;
 mod completions;
 mod file_safety;
 mod golden;
