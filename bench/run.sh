@@ -24,6 +24,7 @@ Environment (all optional):
   BENCH_SKIP_POLARS=1    skip the polars baseline
   BENCH_NO_INSTALL=1     never apt-get/pip install; skip what is missing
   BENCH_10M_BASELINES=1  also run DuckDB and polars on the 10m set (~12-15 GiB each)
+  BENCH_SKIP_COLD=1      skip the runs on inputs dropped from the page cache first
   MOSAGG_FLOOR_BIN       use this floor probe (bench/floor.rs) instead of building one
   BENCH_FLOOR_RUNS       floor probe runs per set, the median kept (default 3)
 EOF
@@ -341,6 +342,39 @@ if [[ $QUICK -eq 0 ]]; then
     fi
 fi
 
+# ---------------------------------------------------------- cold inputs ----
+# A first run, on shards that are not in the page cache (written days ago): before
+# each run every input is dropped from the cache (posix_fadvise DONTNEED, which needs
+# no root), so each tool reads its inputs from the disk. mosagg reads such bytes with
+# O_DIRECT (src/file_bytes.rs); the others through the page cache.
+EVICT_PY='import os, sys
+for p in sys.argv[1:]:
+    fd = os.open(p, os.O_RDONLY)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+    os.close(fd)'
+
+cold_set() { # set runs tool...
+    local set="$1" runs="$2" tool args=()
+    shift 2
+    load_inputs "$DATA/$set"
+    local outdir="$DATA/out/$set-cold"
+    for tool in "$@"; do
+        mkdir -p "$outdir/$tool"
+        args+=(-n "$tool" "$(tool_cmd "$tool" "$outdir")")
+    done
+    log "$set, inputs out of the page cache before every run: hyperfine (${runs} runs) over: $*"
+    hyperfine --runs "$runs" --style basic \
+        --prepare "$(printf '%q ' python3 -c "$EVICT_PY" "${INPUTS[@]}")" \
+        --export-markdown "$RESULTS/$set-cold.md" --export-csv "$RESULTS/$set-cold.csv" "${args[@]}"
+    { echo "**$set, cold inputs**"; echo; cat "$RESULTS/$set-cold.md"; echo; } >>"$RESULTS/cold.md"
+}
+
+if [[ -z "${BENCH_SKIP_COLD:-}" && $QUICK -eq 0 ]]; then
+    cold_set realistic 3 "${TOOLS[@]}"
+    # At 10M rows mosagg alone: the baselines take 80-110 s a run there.
+    [[ -n "$MOSAGG" ]] && cold_set 10m "$RUNS_10M" mosagg
+fi
+
 # ---------------------------------------------------------------- floor ----
 
 # The floor of each set: read, SHA-256 and parse its inputs, then write its kept rows
@@ -501,7 +535,7 @@ fi
 echo "loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RESULTS/machine.txt" >&2
 log "summary (also in $RESULTS/summary.md)"
 column -t -s '|' -o '|' "$RESULTS/summary.md" 2>/dev/null || cat "$RESULTS/summary.md"
-for extra in floor scaling stats exports; do
+for extra in floor scaling stats exports cold; do
     [[ -s "$RESULTS/$extra.md" ]] && { log "$extra (also in $RESULTS/$extra.md)"; cat "$RESULTS/$extra.md" >&2; }
 done
 
