@@ -342,39 +342,6 @@ if [[ $QUICK -eq 0 ]]; then
     fi
 fi
 
-# ---------------------------------------------------------- cold inputs ----
-# A first run, on shards that are not in the page cache (written days ago): before
-# each run every input is dropped from the cache (posix_fadvise DONTNEED, which needs
-# no root), so each tool reads its inputs from the disk. mosagg reads such bytes with
-# O_DIRECT (src/file_bytes.rs); the others through the page cache.
-EVICT_PY='import os, sys
-for p in sys.argv[1:]:
-    fd = os.open(p, os.O_RDONLY)
-    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    os.close(fd)'
-
-cold_set() { # set runs tool...
-    local set="$1" runs="$2" tool args=()
-    shift 2
-    load_inputs "$DATA/$set"
-    local outdir="$DATA/out/$set-cold"
-    for tool in "$@"; do
-        mkdir -p "$outdir/$tool"
-        args+=(-n "$tool" "$(tool_cmd "$tool" "$outdir")")
-    done
-    log "$set, inputs out of the page cache before every run: hyperfine (${runs} runs) over: $*"
-    hyperfine --runs "$runs" --style basic \
-        --prepare "$(printf '%q ' python3 -c "$EVICT_PY" "${INPUTS[@]}")" \
-        --export-markdown "$RESULTS/$set-cold.md" --export-csv "$RESULTS/$set-cold.csv" "${args[@]}"
-    { echo "**$set, cold inputs**"; echo; cat "$RESULTS/$set-cold.md"; echo; } >>"$RESULTS/cold.md"
-}
-
-if [[ -z "${BENCH_SKIP_COLD:-}" && $QUICK -eq 0 ]]; then
-    cold_set realistic 3 "${TOOLS[@]}"
-    # At 10M rows mosagg alone: the baselines take 80-110 s a run there.
-    [[ -n "$MOSAGG" ]] && cold_set 10m "$RUNS_10M" mosagg
-fi
-
 # ---------------------------------------------------------------- floor ----
 
 # The floor of each set: read, SHA-256 and parse its inputs, then write its kept rows
@@ -508,6 +475,39 @@ if [[ -n "$MOSAGG" && $QUICK -eq 0 && -f "$UNIFIED_10M" ]]; then
     log "every row out of SQL on the 10m output: hyperfine"
     hyperfine --runs "$RUNS_10M" --style basic --export-markdown "$RESULTS/exports.md" \
         --export-csv "$RESULTS/exports.csv" "${export_args[@]}" >&2
+fi
+
+# ---------------------------------------------------------- cold inputs ----
+# A first run, on shards that are not in the page cache (written days ago): before
+# each run every input is dropped from the cache (posix_fadvise DONTNEED, which needs
+# no root), so each tool reads its inputs from the disk. mosagg reads such bytes with
+# O_DIRECT (src/file_bytes.rs); the others through the page cache.
+# (A file of its own: hyperfine runs the command through sh, which has no $'...'.)
+EVICT="$RESULTS/evict.py"
+printf '%s\n' 'import os, sys' 'for p in sys.argv[1:]:' \
+    '    fd = os.open(p, os.O_RDONLY)' \
+    '    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)' '    os.close(fd)' >"$EVICT"
+
+cold_set() { # set runs tool...
+    local set="$1" runs="$2" tool args=()
+    shift 2
+    load_inputs "$DATA/$set"
+    local outdir="$DATA/out/$set-cold"
+    for tool in "$@"; do
+        mkdir -p "$outdir/$tool"
+        args+=(-n "$tool" "$(tool_cmd "$tool" "$outdir")")
+    done
+    log "$set, inputs out of the page cache before every run: hyperfine (${runs} runs) over: $*"
+    hyperfine --runs "$runs" --style basic \
+        --prepare "$(printf '%q ' python3 "$EVICT" "${INPUTS[@]}")" \
+        --export-markdown "$RESULTS/$set-cold.md" --export-csv "$RESULTS/$set-cold.csv" "${args[@]}"
+    { echo "**$set, cold inputs**"; echo; cat "$RESULTS/$set-cold.md"; echo; } >>"$RESULTS/cold.md"
+}
+
+if [[ -z "${BENCH_SKIP_COLD:-}" && $QUICK -eq 0 ]]; then
+    cold_set realistic 3 "${TOOLS[@]}"
+    # At 10M rows mosagg alone: the baselines take 80-110 s a run there.
+    [[ -n "$MOSAGG" ]] && cold_set 10m "$RUNS_10M" mosagg
 fi
 
 # -------------------------------------------------------------- summary ----
