@@ -53,12 +53,13 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
-impl<R: Read> Hashing<R> {
+impl Hashing<FileBytes> {
     /// Hashes whatever the reader above did not need (a gzip member's padding, say),
-    /// so the digest always covers the whole file.
-    fn finish(mut self) -> io::Result<(String, u64)> {
+    /// so the digest always covers the whole file; then how its bytes were read.
+    fn finish(mut self) -> io::Result<((String, u64), ReadCounts)> {
         io::copy(&mut self, &mut io::sink())?;
-        Ok((crate::sha::hex(&self.hasher.finalize()), self.bytes))
+        let digest = (crate::sha::hex(&self.hasher.finalize()), self.bytes);
+        Ok((digest, self.inner.counts()))
     }
 }
 
@@ -108,17 +109,13 @@ impl ShardReader {
         }
     }
 
-    /// How the stored bytes read so far were read (page cache or disk).
-    pub fn read_counts(&self) -> ReadCounts {
-        match self {
-            ShardReader::Plain(h) => h.inner.counts(),
-            ShardReader::Gzip(d) => d.get_ref().inner.counts(),
-            ShardReader::Zstd(d) => d.get_ref().get_ref().inner.counts(),
-        }
-    }
-
     /// The sha256 (hex) and size of the file as stored; call after the text is read.
     pub fn finish(self) -> io::Result<(String, u64)> {
+        self.finish_counted().map(|(digest, _)| digest)
+    }
+
+    /// As `finish`, with how the stored bytes were read (page cache or disk).
+    pub fn finish_counted(self) -> io::Result<((String, u64), ReadCounts)> {
         match self {
             ShardReader::Plain(h) => h.finish(),
             ShardReader::Gzip(d) => d.into_inner().finish(),
@@ -151,7 +148,10 @@ mod tests {
         let mut r = ShardReader::open(path).expect("open");
         let mut text = Vec::new();
         r.read_to_end(&mut text).expect("read");
-        let (sha, bytes) = r.finish().expect("finish");
+        let ((sha, bytes), counts) = r.finish_counted().expect("finish");
+        // Every stored byte is counted as read one way or the other, the ones only
+        // `finish` reads (a decoder's leftovers) too.
+        assert_eq!(counts.cached + counts.direct, bytes, "{path:?}");
         (text, sha, bytes)
     }
 

@@ -211,15 +211,13 @@ fn read_input(
             return Ok(None);
         }
     }
-    let reader = blocks.into_reader();
-    let counts = reader.read_counts();
+    let ((sha256, total), counts) = blocks.into_reader().finish_counted().map_err(io_err)?;
     shared
         .read_cached
         .fetch_add(counts.cached, Ordering::Relaxed);
     shared
         .read_direct
         .fetch_add(counts.direct, Ordering::Relaxed);
-    let (sha256, total) = reader.finish().map_err(io_err)?;
     progress.fetch_add(total - stored, Ordering::Relaxed);
     Ok(Some((sha256, total)))
 }
