@@ -272,10 +272,11 @@ mod residency {
 }
 
 /// Asks the kernel to drop a file's clean pages from the page cache, so the next read
-/// of it comes from the disk, as a first run's would (for the tests). False when some
-/// page is still cached afterwards.
-#[cfg(all(test, target_os = "linux"))]
-pub(crate) fn evict(path: &Path) -> io::Result<bool> {
+/// of it comes from the disk, as a first run's would (for the tests, through the
+/// crate's `evict_from_page_cache`). False when some page is still cached afterwards
+/// (a file system that keeps files in memory, such as tmpfs).
+#[cfg(target_os = "linux")]
+pub fn evict(path: &Path) -> io::Result<bool> {
     use std::os::fd::AsRawFd;
     let file = File::open(path)?;
     file.sync_all()?;
@@ -287,6 +288,11 @@ pub(crate) fn evict(path: &Path) -> io::Result<bool> {
     let len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
     Ok(residency::Mapping::of(&file)
         .is_some_and(|m| (0..len).step_by(4096).all(|at| !m.all_cached(at as u64, 1))))
+}
+
+#[cfg(not(target_os = "linux"))]
+pub fn evict(_path: &Path) -> io::Result<bool> {
+    Ok(false)
 }
 
 #[cfg(test)]

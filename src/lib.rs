@@ -40,3 +40,8 @@ mod writers;
 /// The vmaf-tune v3 row keys `merge --required-keys full` checks (the tests build
 /// their fixtures from it).
 pub use merge::keys::VMAF_TUNE_ROW_KEYS;
+
+/// Drops a file from the page cache, as days without reading it would (the tests of
+/// reads straight from the disk use it).
+#[doc(hidden)]
+pub use file_bytes::evict as evict_from_page_cache;

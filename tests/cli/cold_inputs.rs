@@ -1,70 +1,21 @@
 //! Inputs that are not in the page cache are read straight from the disk; cached ones
 //! through the cache. Either way every byte, hash and output is the same.
 
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use serde_json::json;
+use crate::common::{Scratch, TS, many_rows, mosagg, write_gzip};
 
-use crate::common::{Scratch, TS, mosagg, row, with, write_gzip};
-
-/// A plain and a gzip shard of a few MiB each, with clips in common.
+/// A plain and a gzip shard of a few MiB each.
 fn shards(s: &Scratch) -> Vec<PathBuf> {
-    let text = |corpus: &str, rows: usize| {
-        let mut text = String::with_capacity(rows * 200);
-        for i in 0..rows {
-            let r = with(
-                row(
-                    &format!("clip{i:08}"),
-                    corpus,
-                    json!(1.0 + (i % 400) as f64 / 100.0),
-                ),
-                "mos_std_dev",
-                json!((i % 97) as f64 / 100.0),
-            );
-            text.push_str(&r.to_string());
-            text.push('\n');
-        }
-        text
-    };
-    let plain = s.shard_text("in/a.jsonl", &text("konvid-1k", 30_000));
+    let plain = s.shard_text("in/a.jsonl", &many_rows("konvid-1k", 30_000));
     let gz = s.path("in/b.jsonl.gz");
-    write_gzip(&gz, text("lsvq", 20_000).as_bytes());
+    write_gzip(&gz, many_rows("lsvq", 20_000).as_bytes());
     vec![plain, gz]
 }
 
 /// Drops the file's pages from the page cache; true when none is left there.
 fn evict(path: &Path) -> bool {
-    let file = std::fs::File::open(path).expect("open");
-    file.sync_all().expect("sync");
-    // SAFETY: advice on an open descriptor.
-    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
-    rc == 0 && cached_pages(&file) == 0
-}
-
-/// How many of the file's pages the page cache holds (`mincore`, which reads nothing).
-fn cached_pages(file: &std::fs::File) -> usize {
-    let len = file.metadata().expect("metadata").len() as usize;
-    let page = 4096;
-    // SAFETY: a read-only mapping of an open file, never read through; unmapped below.
-    let addr = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            len,
-            libc::PROT_READ,
-            libc::MAP_SHARED,
-            file.as_raw_fd(),
-            0,
-        )
-    };
-    assert_ne!(addr, libc::MAP_FAILED, "mmap");
-    let mut state = vec![0u8; len.div_ceil(page)];
-    // SAFETY: the whole mapping, a byte of state per page.
-    let rc = unsafe { libc::mincore(addr, len, state.as_mut_ptr().cast()) };
-    // SAFETY: the mapping made above.
-    unsafe { libc::munmap(addr, len) };
-    assert_eq!(rc, 0, "mincore");
-    state.iter().filter(|s| *s & 1 == 1).count()
+    mosagg::evict_from_page_cache(path).expect("evict")
 }
 
 /// Whether this folder's file system takes O_DIRECT reads.

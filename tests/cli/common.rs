@@ -146,6 +146,26 @@ pub fn with(mut v: Value, key: &str, val: Value) -> Value {
     v
 }
 
+/// The text of a shard of `rows` distinct clips of one corpus, with spreads and scores
+/// that vary row to row: big enough that a debug build needs a few seconds for 60k rows.
+pub fn many_rows(corpus: &str, rows: usize) -> String {
+    let mut text = String::with_capacity(rows * 200);
+    for i in 0..rows {
+        let r = with(
+            row(
+                &format!("{corpus}{i:08}"),
+                corpus,
+                serde_json::json!(1.0 + (i % 400) as f64 / 100.0),
+            ),
+            "mos_std_dev",
+            serde_json::json!((i % 97) as f64 / 100.0),
+        );
+        text.push_str(&r.to_string());
+        text.push('\n');
+    }
+    text
+}
+
 pub fn sha256_hex(path: &Path) -> String {
     use sha2::{Digest, Sha256};
     let bytes = std::fs::read(path).expect("read for hash");

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::common::{Scratch, TS, mosagg, row, sha256_hex, with};
+use crate::common::{Scratch, TS, many_rows, mosagg, row, sha256_hex};
 
 /// Two small shards with a cross-corpus duplicate; returns their paths.
 fn two_shards(s: &Scratch) -> (PathBuf, PathBuf) {
@@ -347,21 +347,7 @@ fn concurrent_runs_on_one_output_never_mix_their_files() {
 
 /// A shard big enough that a debug build needs a few seconds for it.
 fn big_shard(s: &Scratch, name: &str, corpus: &str, rows: usize) -> PathBuf {
-    let mut text = String::with_capacity(rows * 200);
-    for i in 0..rows {
-        let r = with(
-            row(
-                &format!("{corpus}{i:08}"),
-                corpus,
-                json!(1.0 + (i % 400) as f64 / 100.0),
-            ),
-            "mos_std_dev",
-            json!((i % 97) as f64 / 100.0),
-        );
-        text.push_str(&r.to_string());
-        text.push('\n');
-    }
-    s.shard_text(name, &text)
+    s.shard_text(name, &many_rows(corpus, rows))
 }
 
 #[test]
