@@ -43,8 +43,11 @@ SELECT
     COUNT(*) OVER dedup_order AS bucket_size
 FROM rated AS r
 WINDOW dedup_order AS (
-    -- sort_prefix(k), k sorts as k does, faster (see src/engine/sort_prefix.rs).
-    ORDER BY r.drop_reason NULLS FIRST, sort_prefix(r.dedup_key), r.dedup_key,
-             r.uncertainty ASC NULLS LAST, r.input_idx, r.line
+    -- Usable rows first (group 0), then by key. sort_prefix(group, key) sorts as
+    -- (group, key) does, and decides most comparisons with one integer comparison (see
+    -- src/engine/sort_prefix.rs). The rows that cannot be used come last, in any order
+    -- of their reasons: their fate is their reason whatever their place.
+    ORDER BY sort_prefix(CASE WHEN r.drop_reason IS NULL THEN 0 ELSE 1 END, r.dedup_key),
+             r.dedup_key, r.uncertainty ASC NULLS LAST, r.input_idx, r.line
     ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING
 )

@@ -26,7 +26,7 @@ WITH contested AS (
 ),
 fated AS (
     SELECT
-        c.input_idx, c.line, c.row_ref, c.corpus_source,
+        c.input_idx, c.line, c.row_ref, c.corpus_source, c.corpus_number,
         c.corpus_unless_source, c.src_sha256_unless_key,
         c.dedup_key, c.mos, c.mos_native, c.mos_native_scale, c.mos_std_dev,
         c.mos_problem, c.bad_value,
@@ -41,7 +41,7 @@ fated AS (
     FROM contested AS c
     UNION ALL
     SELECT
-        j.input_idx, j.line, j.row_ref, j.corpus_source,
+        j.input_idx, j.line, j.row_ref, j.corpus_source, j.corpus_number,
         j.corpus_unless_source, j.src_sha256_unless_key,
         j.dedup_key, j.mos, j.mos_native, j.mos_native_scale, j.mos_std_dev,
         j.mos_problem, j.bad_value,
@@ -52,10 +52,13 @@ fated AS (
 )
 -- Byte-wise by (corpus_source, src_sha256, dedup_key), as the reference sorts its
 -- output; output_order.sql merges the buckets, and puts the hash back.
--- (sort_prefix(s), s sorts as s does, faster: see src/engine/sort_prefix.rs.)
+-- sort_prefix(corpus_number, hash) sorts as (corpus_source, hash) does for every row
+-- of a corpus the scales table knows, and decides most comparisons with one integer
+-- comparison (see unified.sql and src/engine/sort_prefix.rs). The other rows are all
+-- dropped, and their place here changes nothing: only the kept rows' order is used.
 SELECT *
 FROM fated
-ORDER BY corpus_source,
-         sort_prefix(COALESCE(src_sha256_unless_key, dedup_key)),
+ORDER BY sort_prefix(corpus_number, COALESCE(src_sha256_unless_key, dedup_key)),
+         corpus_source,
          COALESCE(src_sha256_unless_key, dedup_key),
          dedup_key

@@ -13,12 +13,24 @@ WITH labelled AS (
         COALESCE(i.override_label, s.row_corpus_source, s.row_corpus) AS corpus_source
     FROM inputs AS i
     JOIN shards AS s ON s.input_idx = i.input_idx
+),
+-- The corpora of the scales table, numbered in the byte order of their labels (the
+-- order of the output). fates.sql sorts by this number: one integer comparison where
+-- two labels would be compared byte by byte. Past 254 corpora the numbers stop
+-- growing, and the label itself orders those (see src/engine/sort_prefix.rs).
+numbered_scales AS (
+    SELECT
+        sc.*,
+        CAST(LEAST(ROW_NUMBER() OVER (ORDER BY sc.label), 255) AS TINYINT UNSIGNED) AS label_number
+    FROM scales AS sc
 )
 SELECT
     l.input_idx,
     l.line,
     l.row_ref,
     l.corpus_source,
+    -- NULL for a corpus the scales table does not know (such a row is dropped).
+    sc.label_number AS corpus_number,
     -- A null corpus is reported as the corpus the row was counted under. Like the hash
     -- below, it travels only where it differs from corpus_source (almost never), and
     -- output_order.sql puts it back: COALESCE(corpus_unless_source, corpus_source).
@@ -51,5 +63,5 @@ SELECT
 -- Every row, with its scale when the table has one. Written with the small table on
 -- the left: DataFusion builds the hash table from the left side, and must not build
 -- it from millions of rows.
-FROM scales AS sc
+FROM numbered_scales AS sc
 RIGHT JOIN labelled AS l ON sc.label = l.corpus_source

@@ -1,6 +1,6 @@
-//! The plumbing of mosagg's scalar functions of one text (`key_bucket`,
-//! `sort_prefix`): the argument check, the cast to `Utf8`, and a scalar argument
-//! answered through a one-row array. Each function then only maps texts to values.
+//! The plumbing of mosagg's scalar functions of one text (`key_bucket`): the argument
+//! check, the cast to `Utf8`, and a scalar argument answered through a one-row array.
+//! Each function then only maps texts to values.
 
 use std::sync::Arc;
 

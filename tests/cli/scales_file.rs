@@ -229,3 +229,59 @@ fn scales_lists_the_table_in_force() {
         .expect("run");
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// The ranking sorts kept rows by a number per corpus (its place among the scales
+/// table's labels) and the first bytes of the hash; past 254 corpora the numbers stop
+/// growing and the label itself must order the rows. With 300 corpora, rows of corpora
+/// on both sides of that line (and of unknown ones, dropped) still come out byte-wise
+/// by corpus, then hash.
+#[test]
+fn hundreds_of_corpora_still_come_out_in_corpus_then_hash_order() {
+    let s = Scratch::new();
+    // Labels whose byte order is not the order they are listed in.
+    let labels: Vec<String> = (0..300).map(|i| format!("c{:03}", (i * 7) % 300)).collect();
+    let table: serde_json::Map<String, Value> = labels
+        .iter()
+        .map(|l| {
+            let spec = json!({"slope": 1.0, "intercept": 0.0, "native_min": 0.0,
+                              "native_max": 100.0, "scale_label": "0-100"});
+            (l.clone(), spec)
+        })
+        .collect();
+    let file = scales_file(&s, &Value::Object(table).to_string());
+    // Corpora early and late in the order, around the 254th label, and past it; in
+    // each, hashes that share their first bytes across corpora, and a late corpus
+    // whose hashes sort before an earlier one's.
+    let picked = [3, 120, 252, 253, 254, 255, 256, 280, 299];
+    let mut rows = Vec::new();
+    for (n, corpus) in picked.iter().enumerate() {
+        for k in 0..6 {
+            let hash = format!("{:x}{:07x}{:056x}", (k * 5 + n) % 16, 0xabcdef0 + k, n);
+            rows.push(row(&hash, &format!("c{corpus:03}"), json!(50.0 + k as f64)));
+        }
+    }
+    rows.push(row("ffff0000", "not-in-the-table", json!(50.0)));
+    rows.push(row("00000000", "aaa-not-in-the-table", json!(50.0)));
+    // Interleaved, so no input order happens to be the output order.
+    rows.sort_by_key(|r| {
+        r["src_sha256"]
+            .as_str()
+            .map(|h| h.chars().rev().collect::<String>())
+    });
+    let shard = s.shard("many.jsonl", &rows);
+
+    let out = s.aggregate(&[&shard], &["--scales", arg(&file)]).ok();
+    assert_eq!(out.counter("dropped_unknown_corpus"), 2);
+    let got: Vec<(String, String)> = out
+        .rows()
+        .iter()
+        .map(|r| {
+            let text = |k: &str| r[k].as_str().expect(k).to_string();
+            (text("corpus_source"), text("src_sha256"))
+        })
+        .collect();
+    assert_eq!(got.len(), picked.len() * 6);
+    let mut sorted = got.clone();
+    sorted.sort_by(|a, b| (a.0.as_bytes(), a.1.as_bytes()).cmp(&(b.0.as_bytes(), b.1.as_bytes())));
+    assert_eq!(got, sorted);
+}
