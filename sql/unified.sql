@@ -10,9 +10,8 @@ WITH labelled AS (
     SELECT
         s.*,
         -- The operator's override wins, then the row's own corpus_source, then its corpus.
-        COALESCE(i.override_label, s.row_corpus_source, s.row_corpus) AS corpus_source
-    FROM inputs AS i
-    JOIN shards AS s ON s.input_idx = i.input_idx
+        COALESCE(s.override_label, s.row_corpus_source, s.row_corpus) AS corpus_source
+    FROM shards AS s
 ),
 -- The corpora of the scales table, numbered in the byte order of their labels (the
 -- order of the output). fates.sql sorts by this number: one integer comparison where

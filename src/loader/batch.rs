@@ -25,6 +25,10 @@ pub static SHARDS_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("line", DataType::UInt64, false),
         // Where the row's descriptive fields are (see `loader::wide`).
         Field::new("row_ref", DataType::UInt64, false),
+        // The operator's label for the row's input (`--corpus-source-override`), if any.
+        // Each row carries it, rather than a join with the `inputs` table adding it: a
+        // join copies every column of every row, a null costs a bit.
+        utf8("override_label", true),
         // The row's own `corpus_source` when it is a non-empty string.
         utf8("row_corpus_source", true),
         // Python text of `corpus`; null when the row says null.
@@ -71,6 +75,7 @@ struct NarrowColumns {
     input_idx: UInt32Builder,
     line: UInt64Builder,
     row_ref: UInt64Builder,
+    override_label: StringBuilder,
     row_corpus_source: StringBuilder,
     row_corpus: StringBuilder,
     mos_native: Float64Builder,
@@ -221,6 +226,7 @@ impl NarrowColumns {
             input_idx: UInt32Builder::with_capacity(rows),
             line: UInt64Builder::with_capacity(rows),
             row_ref: UInt64Builder::with_capacity(rows),
+            override_label: StringBuilder::new(),
             row_corpus_source: s(),
             row_corpus: s(),
             mos_native: Float64Builder::with_capacity(rows),
@@ -241,6 +247,7 @@ impl NarrowColumns {
             Arc::new(self.input_idx.finish()),
             Arc::new(self.line.finish()),
             Arc::new(self.row_ref.finish()),
+            Arc::new(self.override_label.finish()),
             Arc::new(self.row_corpus_source.finish()),
             Arc::new(self.row_corpus.finish()),
             Arc::new(self.mos_native.finish()),
@@ -310,6 +317,7 @@ impl ShardBatchBuilder {
     pub fn append(
         &mut self,
         input_idx: u32,
+        override_label: Option<&str>,
         line: u64,
         row: &Record<'_, ROW_FIELDS>,
     ) -> Result<usize, AppendError> {
@@ -397,6 +405,7 @@ impl ShardBatchBuilder {
         c.input_idx.append_value(input_idx);
         c.line.append_value(line);
         c.row_ref.append_value(row_ref);
+        c.override_label.append_option(override_label);
         c.row_corpus_source.append_option(corpus_source);
         c.row_corpus.append_option(row_corpus);
         match mos_value(row.mos.unwrap_or(&Value::Null)) {
@@ -559,7 +568,11 @@ mod tests {
         ];
         for (line, text, set) in lines {
             let v = parse_row(text.as_bytes()).expect("json");
-            assert_eq!(b.append(0, line, &v).expect("append"), set, "line {line}");
+            assert_eq!(
+                b.append(0, None, line, &v).expect("append"),
+                set,
+                "line {line}"
+            );
         }
         assert_eq!((b.rows_in(0), b.rows_in(1), b.rows_in(2)), (2, 1, 2));
         // Made with room for two rows each: the sets of two are ready to hand over.
@@ -591,7 +604,7 @@ mod tests {
             std::env::temp_dir(),
         ));
         let mut b = ShardBatchBuilder::with_capacity(1, WideWriter::new(store));
-        let set = b.append(0, 1, &v).expect("append");
+        let set = b.append(0, None, 1, &v).expect("append");
         let batch = b.finish_set(set).expect("batch");
         let bad = batch
             .column_by_name("bad_value")

@@ -385,7 +385,8 @@ pub fn load_line(
     line_no: u64,
     line: &[u8],
 ) -> Result<usize, LoadError> {
-    let at = || (inputs[input_idx as usize].display.clone(), line_no);
+    let input = &inputs[input_idx as usize];
+    let at = || (input.display.clone(), line_no);
     let value = parse_row(line).map_err(|e| {
         let (path, line) = at();
         LoadError::InvalidJson {
@@ -395,7 +396,7 @@ pub fn load_line(
         }
     })?;
     builder
-        .append(input_idx, line_no, &value)
+        .append(input_idx, input.override_label.as_deref(), line_no, &value)
         .map_err(|e| match e {
             AppendError::Row(problem) => {
                 let (path, line) = at();
