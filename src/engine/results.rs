@@ -34,3 +34,19 @@ impl OneRow<'_> {
         Ok(if col.is_null(0) { 0 } else { col.value(0) })
     }
 }
+
+/// Every value of one `UInt64` column across a query's batches, for tests of the SQL
+/// functions.
+#[cfg(test)]
+pub fn u64_values(batches: &[RecordBatch], name: &str) -> Vec<Option<u64>> {
+    batches
+        .iter()
+        .flat_map(|b| {
+            let values = column(b, name).expect("result column");
+            values
+                .as_primitive::<UInt64Type>()
+                .iter()
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}

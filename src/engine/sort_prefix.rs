@@ -23,7 +23,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, StringArray, UInt64Array};
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, StringArray, UInt64Array};
 use arrow::datatypes::{DataType, Int64Type};
 use datafusion::common::ScalarValue;
 use datafusion::error::DataFusionError;
@@ -44,13 +44,13 @@ pub fn udf() -> ScalarUDF {
         DataType::UInt64,
         Volatility::Immutable,
         Arc::new(|args: &[ColumnarValue]| {
-            let [group, text] = args else {
+            if args.len() != 2 {
                 return Err(DataFusionError::Plan(
                     "sort_prefix takes two arguments: a group and a text".into(),
                 ));
-            };
+            }
             let all_scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
-            let arrays = ColumnarValue::values_to_arrays(&[group.clone(), text.clone()])?;
+            let arrays = ColumnarValue::values_to_arrays(args)?;
             let groups = arrow::compute::cast(&arrays[0], &DataType::Int64)?;
             let texts = arrow::compute::cast(&arrays[1], &DataType::Utf8)?;
             let out: ArrayRef = Arc::new(prefixes(
@@ -66,7 +66,7 @@ pub fn udf() -> ScalarUDF {
     )
 }
 
-fn prefixes(groups: &arrow::array::Int64Array, texts: &StringArray) -> UInt64Array {
+fn prefixes(groups: &Int64Array, texts: &StringArray) -> UInt64Array {
     (0..texts.len())
         .map(|i| {
             let group = groups.is_valid(i).then(|| groups.value(i));
@@ -178,28 +178,20 @@ mod tests {
     /// a literal; a row a column at a time, or a scalar.
     #[tokio::test]
     async fn through_sql_with_the_groups_the_queries_use() {
+        use crate::engine::results::u64_values;
+        use crate::engine::session::collect_sql;
+
         let ctx = datafusion::prelude::SessionContext::new();
         ctx.register_udf(udf());
         let query = "SELECT sort_prefix(CAST(g AS TINYINT UNSIGNED), t) AS a, \
                             sort_prefix(CASE WHEN t IS NULL THEN 1 ELSE 0 END, t) AS b, \
                             sort_prefix(3, 'ab') AS c \
                      FROM (VALUES (1, 'ab'), (NULL, 'x'), (2, NULL)) AS v(g, t)";
-        let batches = ctx
-            .sql(query)
-            .await
-            .expect("plan")
-            .collect()
-            .await
-            .expect("run");
+        let batches = collect_sql(&ctx, query).await.expect("run");
         let column = |name: &str| -> Vec<u64> {
-            batches
-                .iter()
-                .flat_map(|b| {
-                    let c = b.column(b.schema().index_of(name).expect("column"));
-                    c.as_primitive::<arrow::datatypes::UInt64Type>()
-                        .values()
-                        .to_vec()
-                })
+            u64_values(&batches, name)
+                .into_iter()
+                .map(|v| v.expect("never NULL"))
                 .collect()
         };
         assert_eq!(

@@ -40,6 +40,8 @@ pub fn udf(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::results::u64_values;
+    use crate::engine::session::collect_sql;
     use arrow::array::UInt64Array;
     use datafusion::prelude::SessionContext;
 
@@ -55,22 +57,8 @@ mod tests {
 
     /// The `n` column of one query, as numbers.
     async fn lengths_of(ctx: &SessionContext, query: &str) -> Vec<Option<u64>> {
-        let batches = ctx
-            .sql(query)
-            .await
-            .expect("plan")
-            .collect()
-            .await
-            .expect("run");
-        batches
-            .iter()
-            .flat_map(|b| {
-                b.column(0)
-                    .as_primitive::<arrow::datatypes::UInt64Type>()
-                    .iter()
-                    .collect::<Vec<_>>()
-            })
-            .collect()
+        let batches = collect_sql(ctx, query).await.expect("run");
+        u64_values(&batches, "n")
     }
 
     #[tokio::test]
