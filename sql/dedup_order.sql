@@ -10,9 +10,22 @@
 -- ranking is read off neighbours (LAG, LEAD) in one order per bucket rather than
 -- computed per key (PARTITION BY dedup_key): with millions of keys of one or two rows
 -- each, a window partitioned by key pays a fixed cost per key that dwarfs the work.
+--
+-- Only the columns a decision or the output order needs are read, with the row's
+-- number in its bucket (bucket_row): a sort copies every column it carries, and the
+-- rest of a row (its unified MOS, its scale, ...) is fetched by that number for the
+-- rows that need it, once their fate and order are known (src/engine/bucket_rows.rs).
 WITH rated AS (
     SELECT
-        b.*,
+        b.bucket_row,
+        b.input_idx,
+        b.line,
+        b.dedup_key,
+        b.drop_reason,
+        -- For fates.sql: the output order, and the corpora of a contested key.
+        b.corpus_source,
+        b.corpus_number,
+        b.src_sha256_unless_key,
         -- Rating spread as a dedup criterion: missing, zero or non-finite means
         -- "unknown" (NULL), which loses to any real spread. (Derived here, not in
         -- unified.sql: a column less in every spooled row.)
@@ -25,7 +38,15 @@ WITH rated AS (
     FROM bucket_rows AS b
 )
 SELECT
-    r.*,
+    r.bucket_row,
+    r.dedup_key,
+    r.drop_reason,
+    r.corpus_source,
+    r.corpus_number,
+    r.src_sha256_unless_key,
+    -- The row's place in dedup order: fates.sql orders the rows of a contested key by
+    -- it, which is by spread, then input, then line.
+    ROW_NUMBER() OVER dedup_order AS dedup_rank,
     -- A dedup key is never NULL (unified.sql), so the first row's missing neighbour
     -- counts as another key.
     LAG(r.dedup_key) OVER dedup_order IS DISTINCT FROM r.dedup_key AS is_winner,

@@ -9,9 +9,10 @@
 -- Only the contested rows (a few in a hundred) are sorted by corpus within their key,
 -- to read each corpus's best row off its neighbour (LAG).
 --
--- The corpus and the content hash still travel only where they differ from
--- corpus_source and the dedup key (unified.sql): the kept rows are spooled like that
--- at scale, and output_order.sql puts them back after the merge.
+-- The result is each row's number in its bucket and its fate, in output order, with
+-- the columns that order it (the sort carries them anyway): the ranking fetches the
+-- rest of the rows it writes or reports by that number (src/engine/bucket_rows.rs),
+-- so the sorts here carry only what decides.
 WITH contested AS (
     SELECT
         j.*,
@@ -20,16 +21,13 @@ WITH contested AS (
     FROM judged AS j
     WHERE j.contested
     WINDOW corpus_order AS (
-        ORDER BY j.dedup_key, j.corpus_source,
-                 j.uncertainty ASC NULLS LAST, j.input_idx, j.line
+        -- Within a corpus, in dedup order: by spread, then input, then line.
+        ORDER BY j.dedup_key, j.corpus_source, j.dedup_rank
     )
 ),
 fated AS (
     SELECT
-        c.input_idx, c.line, c.row_ref, c.corpus_source, c.corpus_number,
-        c.corpus_unless_source, c.src_sha256_unless_key,
-        c.dedup_key, c.mos, c.mos_native, c.mos_native_scale, c.mos_std_dev,
-        c.mos_problem, c.bad_value,
+        c.bucket_row, c.corpus_source, c.corpus_number, c.src_sha256_unless_key, c.dedup_key,
         CASE
             WHEN c.is_winner THEN 'kept'
             -- First of its corpus within the key, and not the winner: the winner's own
@@ -41,10 +39,7 @@ fated AS (
     FROM contested AS c
     UNION ALL
     SELECT
-        j.input_idx, j.line, j.row_ref, j.corpus_source, j.corpus_number,
-        j.corpus_unless_source, j.src_sha256_unless_key,
-        j.dedup_key, j.mos, j.mos_native, j.mos_native_scale, j.mos_std_dev,
-        j.mos_problem, j.bad_value,
+        j.bucket_row, j.corpus_source, j.corpus_number, j.src_sha256_unless_key, j.dedup_key,
         -- Uncontested and usable: the only usable row of its key, so its winner.
         COALESCE(j.drop_reason, 'kept') AS fate
     FROM judged AS j
@@ -56,7 +51,7 @@ fated AS (
 -- of a corpus the scales table knows, and decides most comparisons with one integer
 -- comparison (see unified.sql and src/engine/sort_prefix.rs). The other rows are all
 -- dropped, and their place here changes nothing: only the kept rows' order is used.
-SELECT *
+SELECT bucket_row, fate, corpus_source, src_sha256_unless_key, dedup_key
 FROM fated
 ORDER BY sort_prefix(corpus_number, COALESCE(src_sha256_unless_key, dedup_key)),
          corpus_source,

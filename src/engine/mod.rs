@@ -2,6 +2,7 @@
 //! aggregation pipeline that ties the scan, the SQL and the result together.
 
 pub mod aggregate;
+pub mod bucket_rows;
 pub mod bucketing;
 pub mod key_bucket;
 pub mod ranking;

@@ -3,19 +3,20 @@
 //!
 //! Each worker has its own session with a fixed part of the memory limit (a pool of
 //! its own), so one worker's sorts can never starve the other's: a bucket is sized to
-//! fit its worker's pool (bucketing.rs). Of each bucket's result, the kept rows are
-//! spooled in output order for the final merge, with their descriptive fields, which
-//! the worker gathers from the wide row store (the bucket's group of records, read
-//! whole); every row's fate, and the rows that were not kept, are kept narrowly for
-//! the counters and the rejects ledger.
+//! fit its worker's pool (bucketing.rs). The queries sort only the columns that decide
+//! and name each row by its number in the bucket (bucket_rows.rs). Of each bucket's
+//! result, the kept rows are spooled in output order for the final merge, their
+//! columns gathered by number, with their descriptive fields, which the worker gathers
+//! from the wide row store (the bucket's group of records, read whole); every row's
+//! fate, and the rows that were not kept, are kept narrowly for the counters and the
+//! rejects ledger.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use arrow::array::{Array, AsArray, BooleanArray, RecordBatch, StringArray};
-use arrow::compute::{and_not, cast, concat_batches, filter_record_batch, not, or};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
-use datafusion::catalog::streaming::StreamingTable;
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, UInt32Array};
+use arrow::compute::{and_not, cast, concat_batches, filter, filter_record_batch, not, or, take};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type, UInt64Type};
 use datafusion::datasource::MemTable;
 use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryConsumer};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -23,9 +24,10 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
 
 use super::aggregate::Reason;
+use super::bucket_rows::{BUCKET_ROW, BucketRows};
 use super::bucketing::BucketPlan;
 use super::results::column;
-use super::spool::{SpoolBudget, SpoolMaker, Spooled, SpooledPartition};
+use super::spool::{SpoolBudget, SpoolMaker, Spooled};
 use super::sql;
 use crate::error::{Error, Result};
 use crate::loader::wide::{LoadedGroup, WideStore, wide_fields};
@@ -42,7 +44,7 @@ const REJECT_COLUMNS: [&str; 9] = [
     "bad_value",
     "mos_std_dev",
 ];
-/// The columns of kept rows the final merge and the writers need from the query: the
+/// The columns of kept rows the final merge and the writers need from the ranking: the
 /// output order (output_order.sql) and the fields a unified row takes from the query;
 /// the descriptive fields follow them (`wide_fields`), gathered through `row_ref`. At
 /// 10M rows the runs are spooled to disk and read back; the lineage and the fate
@@ -57,6 +59,9 @@ const RUN_COLUMNS: [&str; 8] = [
     "mos_native_scale",
     "mos_std_dev",
 ];
+/// Those of `RUN_COLUMNS` that fates.sql returns in output order (they order it), first
+/// in `RUN_COLUMNS`; the others are gathered from the bucket's rows by number.
+const RUN_COLUMNS_ORDERED: usize = 3;
 /// The fates of the rows that lost to a duplicate (fates.sql).
 const DUPLICATE_FATES: [&str; 2] = [
     Reason::CrossCorpusDup.as_str(),
@@ -192,15 +197,11 @@ async fn rank_one(
     run_batch_rows: usize,
     out: &mut Ranked,
 ) -> Result<()> {
-    // The bucket's rows stream from their spool into the first sort, which holds them
-    // in the worker's pool; a bucket is sized to a sixth of it (bucketing.rs).
+    // The bucket's rows are held in the worker's pool while it is ranked, a bucket being
+    // sized to a sixth of it (bucketing.rs); the queries read the columns they need.
     let Bucket { id, rows, wide } = bucket;
-    let schema = Arc::clone(rows.schema());
-    let rows = SpooledPartition::new(rows);
-    ctx.register_table(
-        "bucket_rows",
-        Arc::new(StreamingTable::try_new(schema, vec![Arc::new(rows)])?),
-    )?;
+    let rows = BucketRows::read(rows, &ctx.runtime_env().memory_pool).await?;
+    ctx.register_table("bucket_rows", Arc::new(rows.table()?))?;
     // Two queries: fates.sql reads the bucket in dedup order twice (its contested rows,
     // the others), which as a view would sort it twice.
     let judged = ctx.sql(sql::DEDUP_ORDER).await?;
@@ -219,8 +220,9 @@ async fn rank_one(
         Err(_) => None,
     };
     held.resize(loaded.as_ref().map_or(0, LoadedGroup::bytes));
+    // Each row's number in the bucket and its fate, in output order.
     let mut stream = ctx.sql(sql::FATES).await?.execute_stream().await?;
-    let run_schema = run_schema(&stream.schema())?;
+    let run_schema = run_schema(&rows)?;
     let maker = maker.get_or_insert_with(|| {
         SpoolMaker::new(
             Arc::clone(&ctx.runtime_env().disk_manager),
@@ -233,27 +235,39 @@ async fn rank_one(
     // One batch per bucket for what is kept until the end of the run: many small
     // long-lived batches would cost more in overhead than in data.
     let (mut fates, mut rejects, mut winners) = (Vec::new(), Vec::new(), Vec::new());
-    // The run's query columns, and where their descriptive fields are.
-    let with_ref: Vec<&str> = RUN_COLUMNS.iter().copied().chain(["row_ref"]).collect();
+    // The run's columns the query did not return, and where the descriptive fields are.
+    let (ordered, from_bucket) = RUN_COLUMNS.split_at(RUN_COLUMNS_ORDERED);
+    let from_bucket: Vec<&str> = from_bucket.iter().copied().chain(["row_ref"]).collect();
     while let Some(batch) = stream.next().await {
         let batch = batch?;
         let fate = cast(column(&batch, "fate")?, &DataType::Utf8)?;
+        let numbers = cast(column(&batch, BUCKET_ROW)?, &DataType::UInt32)?;
         let kept_mask = arrow::compute::kernels::cmp::eq(&fate, &StringArray::new_scalar("kept"))?;
-        // Each part picks its columns before its rows: only those are copied.
-        let kept = |names: &[&str]| -> Result<RecordBatch> {
-            Ok(filter_record_batch(&project(&batch, names)?, &kept_mask)?)
-        };
-        if explain_duplicates && kept_mask.true_count() > 0 {
-            winners.push(winner_batch(&kept(&WINNER_COLUMNS)?)?);
+        // Where the kept rows are in this batch, and their numbers in the bucket.
+        let places = UInt32Array::from_iter_values(0..batch.num_rows() as u32);
+        let kept_at = filter(&places, &kept_mask)?;
+        let kept_at = kept_at.as_primitive::<UInt32Type>();
+        let kept = take(&numbers, kept_at, None)?;
+        let kept = kept.as_primitive::<UInt32Type>();
+        if explain_duplicates && !kept.is_empty() {
+            winners.push(winner_batch(&rows, kept)?);
         }
-        let kept_rows = kept(&with_ref)?;
         // Gathered a merge batch at a time: a slice of a batch counts as all of it in
-        // the merge's memory account, so the descriptive fields are built in pieces of
-        // the size the merge reads.
-        for at in (0..kept_rows.num_rows()).step_by(run_batch_rows.max(1)) {
-            let rows = run_batch_rows.min(kept_rows.num_rows() - at);
+        // the merge's memory account, so each piece is built at the size the merge reads.
+        for at in (0..kept.len()).step_by(run_batch_rows.max(1)) {
+            let len = run_batch_rows.min(kept.len() - at);
+            let here = kept_at.slice(at, len);
+            let columns = ordered
+                .iter()
+                .map(|name| Ok(take(column(&batch, name)?, &here, None)?))
+                .chain(
+                    rows.gather(&kept.slice(at, len), &from_bucket)?
+                        .into_iter()
+                        .map(Ok),
+                )
+                .collect::<Result<Vec<_>>>()?;
             run.push(with_wide_columns(
-                &kept_rows.slice(at, rows),
+                columns,
                 wide,
                 loaded.as_ref(),
                 &run_schema,
@@ -261,12 +275,13 @@ async fn rank_one(
         }
         let reported_mask = reported(&fate, &kept_mask, explain_duplicates)?;
         if reported_mask.true_count() > 0 {
-            rejects.push(filter_record_batch(
-                &project(&batch, &REJECT_COLUMNS)?,
-                &reported_mask,
+            rejects.push(reject_batch(
+                &rows,
+                &filter(&numbers, &reported_mask)?,
+                filter(&fate, &reported_mask)?,
             )?);
         }
-        fates.push(fate_batch(&batch)?);
+        fates.push(fate_batch(&fate)?);
     }
     let whole = |part: Vec<RecordBatch>| -> Result<Option<RecordBatch>> {
         match part.first() {
@@ -291,35 +306,61 @@ async fn rank_one(
     Ok(())
 }
 
-/// The schema of a run: `RUN_COLUMNS` as the query made them, then the descriptive fields.
-fn run_schema(fates: &Schema) -> Result<SchemaRef> {
-    let query = fates.project(&indices_of(fates, &RUN_COLUMNS)?)?;
-    let fields: Vec<Field> = query
-        .fields()
-        .iter()
-        .map(|f| f.as_ref().clone())
+/// The schema of a run: `RUN_COLUMNS` as the bucket holds them, then the descriptive fields.
+fn run_schema(rows: &BucketRows) -> Result<SchemaRef> {
+    let fields: Vec<Field> = rows
+        .fields(&RUN_COLUMNS)?
+        .into_iter()
         .chain(wide_fields())
         .collect();
     Ok(Arc::new(Schema::new(fields)))
 }
 
-/// Kept rows (`RUN_COLUMNS` and `row_ref`) with their descriptive fields gathered, as `schema`.
+/// Kept rows (`RUN_COLUMNS` and `row_ref`, as gathered) with their descriptive fields
+/// gathered too, as `schema`.
 fn with_wide_columns(
-    kept: &RecordBatch,
+    mut columns: Vec<ArrayRef>,
     wide: &WideStore,
     loaded: Option<&LoadedGroup>,
     schema: &SchemaRef,
 ) -> Result<RecordBatch> {
-    let refs = cast(column(kept, "row_ref")?, &DataType::UInt64)?;
+    let row_ref = columns
+        .pop()
+        .ok_or_else(|| Error::Internal("kept rows gathered without row_ref".into()))?;
+    let refs = cast(&row_ref, &DataType::UInt64)?;
     let gathered = wide
         .gather_from(refs.as_primitive::<UInt64Type>(), loaded)
         .map_err(|e| Error::Load(e.into()))?;
-    let columns: Vec<Arc<dyn Array>> = RUN_COLUMNS
-        .iter()
-        .map(|name| column(kept, name).map(Arc::clone))
-        .chain(gathered.columns.into_iter().map(|(_, c)| Ok(c)))
-        .collect::<Result<_>>()?;
+    columns.extend(gathered.columns.into_iter().map(|(_, c)| c));
     Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+}
+
+/// The rows not kept that the run reports (`numbers`, with their `fate`), as
+/// `REJECT_COLUMNS`.
+fn reject_batch(rows: &BucketRows, numbers: &ArrayRef, fate: ArrayRef) -> Result<RecordBatch> {
+    let from_bucket: Vec<&str> = REJECT_COLUMNS
+        .iter()
+        .copied()
+        .filter(|&name| name != "fate")
+        .collect();
+    let mut gathered = rows
+        .gather(numbers.as_primitive::<UInt32Type>(), &from_bucket)?
+        .into_iter();
+    let mut fields = rows.fields(&from_bucket)?.into_iter();
+    let (mut schema, mut columns) = (Vec::new(), Vec::new());
+    for name in REJECT_COLUMNS {
+        if name == "fate" {
+            schema.push(Field::new("fate", DataType::Utf8, true));
+            columns.push(Arc::clone(&fate));
+        } else if let (Some(field), Some(column)) = (fields.next(), gathered.next()) {
+            schema.push(field);
+            columns.push(column);
+        }
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(schema)),
+        columns,
+    )?)
 }
 
 /// The rows not kept that the run reports: all of them when duplicates are explained
@@ -339,17 +380,6 @@ fn reported(
     let [cross, same] = DUPLICATE_FATES;
     let duplicate = or(&is(cross)?, &is(same)?)?;
     Ok(and_not(&not_kept, &duplicate)?)
-}
-
-fn project(batch: &RecordBatch, names: &[&str]) -> Result<RecordBatch> {
-    Ok(batch.project(&indices_of(&batch.schema(), names)?)?)
-}
-
-fn indices_of(schema: &Schema, names: &[&str]) -> Result<Vec<usize>> {
-    Ok(names
-        .iter()
-        .map(|n| schema.index_of(n))
-        .collect::<std::result::Result<Vec<_>, _>>()?)
 }
 
 /// The winners a bucket's rejects name: those whose key lost a duplicate in the
@@ -382,13 +412,14 @@ pub fn winners_schema() -> SchemaRef {
     ]))
 }
 
-/// The kept rows' identity, in `winners_schema` whatever types the query produced.
-fn winner_batch(kept: &RecordBatch) -> Result<RecordBatch> {
+/// The kept rows' identity (`kept`, their numbers in the bucket), in `winners_schema`.
+fn winner_batch(rows: &BucketRows, kept: &UInt32Array) -> Result<RecordBatch> {
     let schema = winners_schema();
-    let columns = WINNER_COLUMNS
+    let columns = rows
+        .gather(kept, &WINNER_COLUMNS)?
         .iter()
         .zip(schema.fields())
-        .map(|(name, field)| Ok(cast(column(kept, name)?, field.data_type())?))
+        .map(|(column, field)| Ok(cast(column, field.data_type())?))
         .collect::<Result<Vec<_>>>()?;
     Ok(RecordBatch::try_new(schema, columns)?)
 }
@@ -405,8 +436,8 @@ pub fn empty_fates_schema() -> SchemaRef {
 /// Only the counters read it (counters.sql), and they count fates, not inputs: the
 /// input of each row (4 bytes more a row, 40 MB at 10M) was held to the end of the
 /// run for nothing.
-fn fate_batch(batch: &RecordBatch) -> Result<RecordBatch> {
-    let fate = cast(column(batch, "fate")?, &fate_type())?;
+fn fate_batch(fate: &ArrayRef) -> Result<RecordBatch> {
+    let fate = cast(fate, &fate_type())?;
     Ok(RecordBatch::try_new(empty_fates_schema(), vec![fate])?)
 }
 
@@ -420,17 +451,24 @@ mod tests {
     #[tokio::test]
     async fn dedup_order_judges_neighbours_over_the_whole_sorted_bucket() {
         let schema = Arc::new(Schema::new(vec![
+            Field::new("bucket_row", DataType::UInt32, false),
             Field::new("input_idx", DataType::UInt32, false),
             Field::new("line", DataType::UInt64, false),
             Field::new("dedup_key", DataType::Utf8, false),
             Field::new("mos_std_dev", DataType::Float64, true),
             Field::new("drop_reason", DataType::Utf8, true),
+            Field::new("corpus_source", DataType::Utf8, true),
+            Field::new("corpus_number", DataType::UInt8, true),
+            Field::new("src_sha256_unless_key", DataType::Utf8, true),
+            // A column no decision needs: the sort must not carry it.
+            Field::new("mos_native_scale", DataType::Utf8, true),
         ]));
         // Key k1: two usable rows (the tighter spread wins) and a dropped one; k2 alone;
         // k3 one usable row and a dropped one, which does not make it contested.
         let rows = RecordBatch::try_new(
             Arc::clone(&schema),
             vec![
+                Arc::new(UInt32Array::from(vec![0, 1, 2, 3, 4, 5])),
                 Arc::new(UInt32Array::from(vec![0, 1, 1, 0, 2, 2])),
                 Arc::new(UInt64Array::from(vec![1, 1, 2, 2, 1, 2])),
                 Arc::new(StringArray::from(vec!["k1", "k1", "k2", "k3", "k1", "k3"])),
@@ -450,6 +488,10 @@ mod tests {
                     Some("bad_scale"),
                     Some("bad_scale"),
                 ])),
+                Arc::new(StringArray::from(vec!["c"; 6])),
+                Arc::new(arrow::array::UInt8Array::from(vec![1; 6])),
+                Arc::new(StringArray::from(vec![None::<&str>; 6])),
+                Arc::new(StringArray::from(vec!["1-5"; 6])),
             ],
         )
         .expect("rows");
@@ -471,35 +513,39 @@ mod tests {
         let shown = displayable(plan.as_ref()).indent(true).to_string();
         assert!(shown.contains("WindowAggExec"), "{shown}");
         assert!(!shown.contains("BoundedWindowAggExec"), "{shown}");
+        // Only the columns that decide are read and sorted; the rest is gathered by number.
+        assert!(!shown.contains("mos_native_scale"), "{shown}");
         let batches = judged.collect().await.expect("run");
         let all = concat_batches(&batches[0].schema(), &batches).expect("concat");
-        let idx = column(&all, "input_idx").expect("idx");
-        let idx = idx.as_primitive::<arrow::datatypes::UInt32Type>();
-        let line = column(&all, "line")
-            .expect("line")
-            .as_primitive::<UInt64Type>();
+        let row = column(&all, "bucket_row")
+            .expect("row")
+            .as_primitive::<UInt32Type>();
+        let rank =
+            cast(column(&all, "dedup_rank").expect("rank"), &DataType::UInt64).expect("cast");
+        let rank = rank.as_primitive::<UInt64Type>();
         let flag = |name: &str, i: usize| column(&all, name).expect("flag").as_boolean().value(i);
         let judged: Vec<(u32, u64, bool, bool)> = (0..all.num_rows())
             .map(|i| {
                 (
-                    idx.value(i),
-                    line.value(i),
+                    row.value(i),
+                    rank.value(i),
                     flag("is_winner", i),
                     flag("contested", i),
                 )
             })
             .collect();
-        // (input, line, is_winner, contested), in dedup order: usable rows by key, then by
-        // spread; the dropped rows last.
+        // (row, rank, is_winner, contested), in dedup order: usable rows by key, then by
+        // spread; the dropped rows last. Rows 0 and 1 are input 0 line 1 and input 1
+        // line 1; the spread ranks 1 first.
         assert_eq!(
             judged,
             [
                 (1, 1, true, true),
-                (0, 1, false, true),
-                (1, 2, true, false),
-                (0, 2, true, false),
-                (2, 1, true, false),
-                (2, 2, true, false),
+                (0, 2, false, true),
+                (2, 3, true, false),
+                (3, 4, true, false),
+                (4, 5, true, false),
+                (5, 6, true, false),
             ]
         );
     }

@@ -268,7 +268,6 @@ impl Spooled {
     }
 
     /// Every batch, in order.
-    #[cfg(test)]
     pub async fn collect(self) -> Result<Vec<RecordBatch>> {
         futures::TryStreamExt::try_collect(self.stream()?).await
     }
