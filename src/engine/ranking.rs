@@ -352,10 +352,14 @@ fn reject_batch(rows: &BucketRows, numbers: &ArrayRef, fate: ArrayRef) -> Result
         if name == "fate" {
             schema.push(Field::new("fate", DataType::Utf8, true));
             columns.push(Arc::clone(&fate));
-        } else if let (Some(field), Some(column)) = (fields.next(), gathered.next()) {
-            schema.push(field);
-            columns.push(column);
+            continue;
         }
+        // One field and one column for each name gathered, in order.
+        let (Some(field), Some(column)) = (fields.next(), gathered.next()) else {
+            return Err(Error::Internal(format!("rejects gathered without {name}")));
+        };
+        schema.push(field);
+        columns.push(column);
     }
     Ok(RecordBatch::try_new(
         Arc::new(Schema::new(schema)),
