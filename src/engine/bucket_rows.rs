@@ -92,6 +92,11 @@ impl BucketRows {
         })
     }
 
+    /// How many rows the bucket holds.
+    pub fn row_count(&self) -> usize {
+        self.total as usize
+    }
+
     /// The rows as a table for the ranking's first query (one partition, no copy).
     pub fn table(&self) -> Result<MemTable> {
         Ok(MemTable::try_new(

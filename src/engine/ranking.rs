@@ -20,7 +20,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type, UInt64Typ
 use datafusion::datasource::MemTable;
 use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryConsumer};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 use futures::StreamExt;
 
 use super::aggregate::Reason;
@@ -204,7 +204,7 @@ async fn rank_one(
     ctx.register_table("bucket_rows", Arc::new(rows.table()?))?;
     // Two queries: fates.sql reads the bucket in dedup order twice (its contested rows,
     // the others), which as a view would sort it twice.
-    let judged = ctx.sql(sql::DEDUP_ORDER).await?;
+    let judged = in_one_batch(ctx, rows.row_count(), sql::DEDUP_ORDER).await?;
     let judged_schema = Arc::clone(judged.schema().inner());
     let judged = judged.collect().await?;
     ctx.deregister_table("bucket_rows")?;
@@ -221,7 +221,10 @@ async fn rank_one(
     };
     held.resize(loaded.as_ref().map_or(0, LoadedGroup::bytes));
     // Each row's number in the bucket and its fate, in output order.
-    let mut stream = ctx.sql(sql::FATES).await?.execute_stream().await?;
+    let mut stream = in_one_batch(ctx, rows.row_count(), sql::FATES)
+        .await?
+        .execute_stream()
+        .await?;
     let run_schema = run_schema(&rows)?;
     let maker = maker.get_or_insert_with(|| {
         SpoolMaker::new(
@@ -304,6 +307,18 @@ async fn rank_one(
     // The next bucket registers its own rows under the same name.
     ctx.deregister_table("judged")?;
     Ok(())
+}
+
+/// `query` planned to hand on the bucket's rows in one batch wherever it can.
+///
+/// Why: a sort hands on its rows in batches of the session's size, which the window
+/// after it joins back into one, copying every row (a tenth of the ranking's CPU).
+async fn in_one_batch(ctx: &SessionContext, rows: usize, query: &str) -> Result<DataFrame> {
+    let mut state = ctx.state();
+    let size = rows.max(state.config().batch_size());
+    *state.config_mut() = state.config().clone().with_batch_size(size);
+    let plan = state.create_logical_plan(query).await?;
+    Ok(DataFrame::new(state, plan))
 }
 
 /// The schema of a run: `RUN_COLUMNS` as the bucket holds them, then the descriptive fields.
@@ -449,7 +464,7 @@ fn fate_batch(fate: &ArrayRef) -> Result<RecordBatch> {
 mod tests {
     use super::*;
     use arrow::array::{Float64Array, UInt32Array, UInt64Array};
-    use datafusion::physical_plan::displayable;
+    use datafusion::physical_plan::{ExecutionPlan, displayable};
 
     /// dedup_order.sql over one small bucket: its plan and its judgments.
     #[tokio::test]
@@ -552,6 +567,95 @@ mod tests {
                 (5, 6, true, false),
             ]
         );
+    }
+
+    /// A bucket larger than the session's batch size, spooled in pieces, is judged in one
+    /// batch: no operator after the sort has to join its output back together.
+    #[tokio::test]
+    async fn a_bucket_is_judged_in_one_batch() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("bucket_row", DataType::UInt32, false),
+            Field::new("input_idx", DataType::UInt32, false),
+            Field::new("line", DataType::UInt64, false),
+            Field::new("dedup_key", DataType::Utf8, false),
+            Field::new("mos_std_dev", DataType::Float64, true),
+            Field::new("drop_reason", DataType::Utf8, true),
+            Field::new("corpus_source", DataType::Utf8, true),
+            Field::new("corpus_number", DataType::UInt8, true),
+            Field::new("src_sha256_unless_key", DataType::Utf8, true),
+        ]));
+        let piece = |from: u32, n: u32| {
+            let rows = from..from + n;
+            RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![
+                    Arc::new(UInt32Array::from_iter_values(rows.clone())),
+                    Arc::new(UInt32Array::from_iter_values(rows.clone().map(|_| 0))),
+                    Arc::new(UInt64Array::from_iter_values(rows.clone().map(u64::from))),
+                    // Every key twice, so the windows have pairs to judge.
+                    Arc::new(StringArray::from_iter_values(
+                        rows.clone().map(|r| format!("k{:06}", r / 2)),
+                    )),
+                    Arc::new(Float64Array::from_iter_values(
+                        rows.clone().map(|r| f64::from(r % 7)),
+                    )),
+                    Arc::new(StringArray::from(vec![None::<&str>; n as usize])),
+                    Arc::new(StringArray::from(vec!["c"; n as usize])),
+                    Arc::new(arrow::array::UInt8Array::from(vec![1; n as usize])),
+                    Arc::new(StringArray::from(vec![None::<&str>; n as usize])),
+                ],
+            )
+            .expect("rows")
+        };
+        // One partition, as a ranking worker's session has.
+        let ctx = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(1));
+        let batch_size = ctx.state().config().batch_size() as u32;
+        let (first, second) = (batch_size + 1000, batch_size + 3000);
+        let total = (first + second) as usize;
+        ctx.register_udf(super::super::sort_prefix::udf());
+        ctx.register_table(
+            "bucket_rows",
+            Arc::new(
+                MemTable::try_new(
+                    Arc::clone(&schema),
+                    vec![vec![piece(0, first), piece(first, second)]],
+                )
+                .expect("table"),
+            ),
+        )
+        .expect("register");
+        let judged = in_one_batch(&ctx, total, sql::DEDUP_ORDER)
+            .await
+            .expect("plan");
+        // Run as the ranking runs it: in the query's own session.
+        let task = Arc::new(judged.task_ctx());
+        let plan = judged.create_physical_plan().await.expect("physical");
+        let batches = datafusion::physical_plan::collect(Arc::clone(&plan), Arc::clone(&task))
+            .await
+            .expect("run");
+        // The sort before the windows hands on the bucket in one batch.
+        let sort = find(&plan, "SortExec").expect("a sort");
+        let sorted = datafusion::physical_plan::collect(sort, task)
+            .await
+            .expect("sort");
+        let sorted: Vec<usize> = sorted.iter().map(RecordBatch::num_rows).collect();
+        assert_eq!(sorted, [total]);
+        let sizes: Vec<usize> = batches.iter().map(RecordBatch::num_rows).collect();
+        assert_eq!(sizes, [total]);
+        // Half the rows win their key, every row is contested.
+        let all = &batches[0];
+        let winners = column(all, "is_winner").expect("flag").as_boolean();
+        assert_eq!(winners.true_count(), total / 2);
+        let contested = column(all, "contested").expect("flag").as_boolean();
+        assert_eq!(contested.true_count(), total);
+    }
+
+    /// The first operator named `name` in `plan`, depth first.
+    fn find(plan: &Arc<dyn ExecutionPlan>, name: &str) -> Option<Arc<dyn ExecutionPlan>> {
+        if plan.name() == name {
+            return Some(Arc::clone(plan));
+        }
+        plan.children().into_iter().find_map(|c| find(c, name))
     }
 
     #[test]
