@@ -466,10 +466,9 @@ mod tests {
     use arrow::array::{Float64Array, UInt32Array, UInt64Array};
     use datafusion::physical_plan::{ExecutionPlan, displayable};
 
-    /// dedup_order.sql over one small bucket: its plan and its judgments.
-    #[tokio::test]
-    async fn dedup_order_judges_neighbours_over_the_whole_sorted_bucket() {
-        let schema = Arc::new(Schema::new(vec![
+    /// The columns of a bucket that dedup_order.sql reads.
+    fn bucket_fields() -> Vec<Field> {
+        vec![
             Field::new("bucket_row", DataType::UInt32, false),
             Field::new("input_idx", DataType::UInt32, false),
             Field::new("line", DataType::UInt64, false),
@@ -479,9 +478,16 @@ mod tests {
             Field::new("corpus_source", DataType::Utf8, true),
             Field::new("corpus_number", DataType::UInt8, true),
             Field::new("src_sha256_unless_key", DataType::Utf8, true),
-            // A column no decision needs: the sort must not carry it.
-            Field::new("mos_native_scale", DataType::Utf8, true),
-        ]));
+        ]
+    }
+
+    /// dedup_order.sql over one small bucket: its plan and its judgments.
+    #[tokio::test]
+    async fn dedup_order_judges_neighbours_over_the_whole_sorted_bucket() {
+        let mut fields = bucket_fields();
+        // A column no decision needs: the sort must not carry it.
+        fields.push(Field::new("mos_native_scale", DataType::Utf8, true));
+        let schema = Arc::new(Schema::new(fields));
         // Key k1: two usable rows (the tighter spread wins) and a dropped one; k2 alone;
         // k3 one usable row and a dropped one, which does not make it contested.
         let rows = RecordBatch::try_new(
@@ -573,17 +579,7 @@ mod tests {
     /// batch: no operator after the sort has to join its output back together.
     #[tokio::test]
     async fn a_bucket_is_judged_in_one_batch() {
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("bucket_row", DataType::UInt32, false),
-            Field::new("input_idx", DataType::UInt32, false),
-            Field::new("line", DataType::UInt64, false),
-            Field::new("dedup_key", DataType::Utf8, false),
-            Field::new("mos_std_dev", DataType::Float64, true),
-            Field::new("drop_reason", DataType::Utf8, true),
-            Field::new("corpus_source", DataType::Utf8, true),
-            Field::new("corpus_number", DataType::UInt8, true),
-            Field::new("src_sha256_unless_key", DataType::Utf8, true),
-        ]));
+        let schema = Arc::new(Schema::new(bucket_fields()));
         let piece = |from: u32, n: u32| {
             let rows = from..from + n;
             RecordBatch::try_new(
