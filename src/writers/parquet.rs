@@ -30,6 +30,17 @@ const UNIQUE_PER_ROW: [&str; 2] = ["src_sha256", "src"];
 /// re-batched to a fixed size, they depend on the rows alone.
 const ENCODER_BATCH_ROWS: usize = 8192;
 
+/// Rows per row group (2^17; DuckDB writes 122,880, arrow-rs 1,048,576 by default).
+/// The encoder holds a row group's encoded pages until the group is complete and only
+/// then hands them to the file, where the disk thread hashes and writes them. At a
+/// million rows the whole realistic set was one group, so all 8.9 MB reached the disk
+/// thread after the last row, and closing that group took 18-22 ms at the end of the
+/// run, one core idle. With groups of 2^17 rows the earlier groups are hashed and
+/// written while the rest is still being merged, and the close at the end takes 8-11 ms.
+/// Readers lose nothing: each group still holds hundreds of thousands of values per
+/// column, and more groups are more units to read in parallel.
+const ROW_GROUP_ROWS: usize = 1 << 17;
+
 pub struct UnifiedParquetWriter {
     writer: ArrowWriter<AtomicOutput>,
     rebatch: BatchCoalescer,
@@ -48,7 +59,8 @@ impl UnifiedParquetWriter {
         .collect();
         let mut props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(ZSTD_LEVEL)?))
-            .set_key_value_metadata(Some(key_values));
+            .set_key_value_metadata(Some(key_values))
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS));
         for column in UNIQUE_PER_ROW {
             props = props.set_column_dictionary_enabled(ColumnPath::from(column), false);
         }
@@ -173,6 +185,39 @@ pub(crate) mod tests {
             group.num_columns() - UNIQUE_PER_ROW.len()
         );
         assert!(with_dictionary.iter().any(|c| c == "corpus"));
+    }
+
+    #[test]
+    fn rows_are_cut_into_groups_of_a_fixed_size_and_read_back_whole() {
+        use arrow::compute::concat_batches;
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("u.parquet");
+        let all = rows(2 * ROW_GROUP_ROWS + 5_000);
+        // In pieces that straddle the group boundaries.
+        let pieces: Vec<RecordBatch> = (0..all.num_rows())
+            .step_by(50_000)
+            .map(|at| all.slice(at, 50_000.min(all.num_rows() - at)))
+            .collect();
+        written(&path, &pieces);
+        let reader =
+            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&path).expect("open"))
+                .expect("parquet");
+        let groups: Vec<i64> = reader
+            .metadata()
+            .row_groups()
+            .iter()
+            .map(|g| g.num_rows())
+            .collect();
+        let full = ROW_GROUP_ROWS as i64;
+        assert_eq!(groups, [full, full, 5_000]);
+        let back: Vec<RecordBatch> = reader
+            .build()
+            .expect("reader")
+            .collect::<std::result::Result<_, _>>()
+            .expect("rows");
+        let back = concat_batches(&UNIFIED_SCHEMA, &back).expect("concat");
+        assert_eq!(back, all);
     }
 
     #[test]
