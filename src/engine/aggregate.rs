@@ -18,13 +18,13 @@ use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::streaming::PartitionStream;
-use datafusion::prelude::{DataFrame, SessionContext};
+use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 
 use super::bucketing::{BucketPlan, Bucketer};
 use super::ranking::{empty_fates_schema, rank_buckets, winners_schema};
 use super::results::{column, one_row};
-use super::session::{collect_sql, register_batches};
+use super::session::{collect_sql, planned_with_batch_size, register_batches};
 use super::spill::SpillWatch;
 use super::spool::{SpoolBudget, Spooled, SpooledPartition};
 use super::sql;
@@ -251,14 +251,16 @@ async fn scan_into_buckets(
     plan: &BucketPlan,
     budget: &Arc<SpoolBudget>,
 ) -> Result<Vec<Spooled>> {
-    let mut state = ctx.state();
-    if let Some(rows) = plan.split_scan {
-        // The query's batches as large as the scan's, so that no operator joins two
-        // buckets' batches into one (DataFusion coalesces batches smaller than this).
-        *state.config_mut() = state.config().clone().with_batch_size(rows);
-    }
-    let query = state.create_logical_plan(sql::BUCKETED).await?;
-    let mut stream = DataFrame::new(state, query).execute_stream().await?;
+    // With the scan split by bucket, the query's batches as large as the scan's, so that
+    // no operator joins two buckets' batches into one (DataFusion coalesces batches
+    // smaller than this).
+    let batch_size = plan
+        .split_scan
+        .unwrap_or_else(|| ctx.state().config().batch_size());
+    let mut stream = planned_with_batch_size(ctx, batch_size, sql::BUCKETED)
+        .await?
+        .execute_stream()
+        .await?;
     let mut bucketer = Bucketer::new(
         &stream.schema(),
         Arc::clone(&ctx.runtime_env().disk_manager),

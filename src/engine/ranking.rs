@@ -27,6 +27,7 @@ use super::aggregate::Reason;
 use super::bucket_rows::{BUCKET_ROW, BucketRows};
 use super::bucketing::BucketPlan;
 use super::results::column;
+use super::session::planned_with_batch_size;
 use super::spool::{SpoolBudget, SpoolMaker, Spooled};
 use super::sql;
 use crate::error::{Error, Result};
@@ -314,11 +315,8 @@ async fn rank_one(
 /// Why: a sort hands on its rows in batches of the session's size, which the window
 /// after it joins back into one, copying every row (a tenth of the ranking's CPU).
 async fn in_one_batch(ctx: &SessionContext, rows: usize, query: &str) -> Result<DataFrame> {
-    let mut state = ctx.state();
-    let size = rows.max(state.config().batch_size());
-    *state.config_mut() = state.config().clone().with_batch_size(size);
-    let plan = state.create_logical_plan(query).await?;
-    Ok(DataFrame::new(state, plan))
+    let size = rows.max(ctx.state().config().batch_size());
+    planned_with_batch_size(ctx, size, query).await
 }
 
 /// The schema of a run: `RUN_COLUMNS` as the bucket holds them, then the descriptive fields.

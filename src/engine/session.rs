@@ -9,7 +9,7 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::memory_pool::{FairSpillPool, GreedyMemoryPool, MemoryPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::{DataFrame, SessionConfig, SessionContext};
 
 use super::spill::SpillFolder;
 use crate::error::{Error, Result};
@@ -130,6 +130,19 @@ pub fn register_batches(
     let table = MemTable::try_new(schema, vec![batches])?;
     ctx.register_table(name, Arc::new(table))?;
     Ok(())
+}
+
+/// `query` planned in a copy of `ctx`'s session whose batches hold `batch_size` rows;
+/// `ctx` itself keeps its own size for every other query.
+pub async fn planned_with_batch_size(
+    ctx: &SessionContext,
+    batch_size: usize,
+    query: &str,
+) -> Result<DataFrame> {
+    let mut state = ctx.state();
+    *state.config_mut() = state.config().clone().with_batch_size(batch_size);
+    let plan = state.create_logical_plan(query).await?;
+    Ok(DataFrame::new(state, plan))
 }
 
 /// Runs a statement and gathers its (small) result.

@@ -38,7 +38,7 @@ const ENCODER_BATCH_ROWS: usize = 8192;
 /// run, one core idle. With groups of 2^17 rows the earlier groups are hashed and
 /// written while the rest is still being merged, and the close at the end takes 8-11 ms.
 /// Readers measured no loss: `stats` on the 10M-row file took as long with 73 groups
-/// as with 10, and DuckDB read it faster (BENCHMARKS.md, this change's round).
+/// as with 10, and DuckDB read it faster (BENCHMARKS.md, "Parquet row groups of 2^17 rows").
 const ROW_GROUP_ROWS: usize = 1 << 17;
 
 pub struct UnifiedParquetWriter {

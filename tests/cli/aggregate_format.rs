@@ -4,7 +4,7 @@ use std::fs::File;
 
 use arrow::array::Array;
 
-use crate::common::{Scratch, TS, mosagg, row, with};
+use crate::common::{Scratch, TS, many_rows, mosagg, row, with};
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use serde_json::json;
 
@@ -517,4 +517,27 @@ fn compressed_shards_give_the_same_outputs_and_are_hashed_as_stored() {
         failed.stderr
     );
     assert_eq!(std::fs::read(s.path("out.jsonl")).expect("out"), before);
+}
+
+/// A training set larger than a Parquet row group comes out in groups of 131,072 rows
+/// (the last holds the rest), every row there once: the encoded groups go to the disk
+/// during the run instead of all at its end.
+#[test]
+fn parquet_is_written_in_row_groups_of_a_fixed_size() {
+    const GROUP: i64 = 1 << 17;
+    let s = Scratch::new();
+    let shard = s.shard_text("in/a.jsonl", &many_rows("konvid-1k", GROUP as usize + 100));
+    let out = s.aggregate(&[&shard], &[]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let reader = SerializedFileReader::new(File::open(s.path("out.parquet")).expect("parquet"))
+        .expect("parquet reader");
+    let groups: Vec<i64> = reader
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| g.num_rows())
+        .collect();
+    assert_eq!(groups, [GROUP, 100]);
+    let jsonl = std::fs::read_to_string(s.path("out.jsonl")).expect("jsonl");
+    assert_eq!(jsonl.lines().count() as i64, GROUP + 100);
 }
