@@ -39,14 +39,16 @@ extra=("$@")
 TIME=/usr/bin/time
 [[ -x "$TIME" ]] || { echo "ab.sh: GNU time is needed at $TIME" >&2; exit 2; }
 [[ -f "$data/inputs.txt" ]] || { echo "ab.sh: $data/inputs.txt not found" >&2; exit 2; }
-for b in "${bins[@]}"; do
-    [[ -x "$b" ]] || { echo "ab.sh: $b is not an executable" >&2; exit 2; }
+for i in "${!bins[@]}"; do
+    [[ -x "${bins[$i]}" ]] || { echo "ab.sh: ${bins[$i]} is not an executable" >&2; exit 2; }
+    # Absolute, since the runs start in DATA_DIR.
+    bins[i]="$(realpath "${bins[$i]}")"
 done
 mapfile -t inputs < <(grep -v '^[[:space:]]*$' "$data/inputs.txt")
 
 if [[ -n "${AB_OUT:-}" ]]; then
-    out="$AB_OUT"
-    mkdir -p "$out"
+    mkdir -p "$AB_OUT"
+    out="$(realpath "$AB_OUT")"
     own=""
 else
     out="$(mktemp -d)"
