@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Times builds of mosagg against each other on one data set, alternated run by run, so
-# the shared machine's drift falls on every build alike. BENCHMARKS.md's "builds
-# alternated" figures come from it.
+# the shared machine's drift falls on every build alike: how BENCHMARKS.md's "builds
+# alternated" figures are made.
 #
 #   bench/ab.sh [-n RUNS] DATA_DIR BIN_A BIN_B [BIN...] [-- AGGREGATE_ARGS...]
 #
