@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds mosagg with profile-guided optimisation (PGO): an instrumented build runs a
 # training workload, and the compiler then lays out and inlines the release build by
-# the branch and call counts it recorded. See "Profile-guided build" in BENCHMARKS.md
+# the branch and call counts it recorded. See "The profile-guided build" in BENCHMARKS.md
 # for what it gains on this project's benchmark, and README.md (Development).
 #
 #   bench/pgo-build.sh [OUT_BINARY]
@@ -17,7 +17,7 @@
 #
 # Two full builds of every dependency (DataFusion, arrow, ...), one instrumented and
 # one optimised: about twice a first release build (the README's figure), and about
-# 600 MB of training shards. Needs rustup's llvm-tools component (installed here when
+# 500 MB of training shards. Needs rustup's llvm-tools component (installed here when
 # missing) for the llvm-profdata that matches rustc's LLVM.
 set -euo pipefail
 
