@@ -13,6 +13,9 @@ Environment (all optional):
   MOSAGG_REF_AGGREGATOR  path to ai/scripts/aggregate_corpora.py (Python reference)
   MOSAGG_BENCH_FLAGS     extra flags for every mosagg run, e.g. "--memory-limit 2GiB"
   MOSAGG_BIN             use this mosagg binary instead of building one
+  MOSAGG_BIN_B           a second build, timed beside the first as "mosagg-b" in every
+                         hyperfine run (e.g. bench/pgo-build.sh's); its outputs must be
+                         the first build's bytes
   BENCH_SKIP_MOSAGG=1    leave mosagg out entirely (no build; baselines only)
   CARGO_TARGET_DIR       cargo target dir (default /root/.cache/mosagg-target)
   BENCH_DATA             data + outputs dir (default /tmp/mosagg-bench)
@@ -118,6 +121,12 @@ if [[ -n "$MOSAGG" && ! -x "$MOSAGG" ]]; then
     warn "mosagg binary not found at $MOSAGG; its rows are skipped"
     MOSAGG=""
 fi
+# A second build to time beside the first: only with a first one to compare it to.
+MOSAGG_B="${MOSAGG_BIN_B:-}"
+if [[ -n "$MOSAGG_B" && ( -z "$MOSAGG" || ! -x "$MOSAGG_B" ) ]]; then
+    warn "MOSAGG_BIN_B=$MOSAGG_B: not an executable, or no first mosagg build; mosagg-b is skipped"
+    MOSAGG_B=""
+fi
 
 # Python for the baselines: system python3 when it already has what is
 # needed, else a private venv (never the system site-packages).
@@ -199,8 +208,10 @@ rows_in() { sed -n 's/.* rows=\([0-9]*\).*/\1/p' "$1/gen-shards.stamp"; }
 tool_cmd() { # tool outdir
     local out="$2/$1/unified_corpus.jsonl" q=()
     case "$1" in
-        mosagg)
-            q=("$MOSAGG" aggregate --inputs "${INPUTS[@]}" --output "$out"
+        mosagg | mosagg-b)
+            local bin="$MOSAGG"
+            [[ "$1" == mosagg-b ]] && bin="$MOSAGG_B"
+            q=("$bin" aggregate --inputs "${INPUTS[@]}" --output "$out"
                 --aggregated-at "$AGG_AT" "${MOSAGG_FLAGS[@]}") ;;
         python-ref)
             q=(env "PYTHONPATH=$REF_PYTHONPATH" "$REF_PY" "$REF" --inputs "${INPUTS[@]}" --output "$out") ;;
@@ -267,10 +278,16 @@ check_outputs() { # set outdir tool...
     for tool in "$@"; do
         [[ "$tool" == "$base" ]] && { CHECK["$set/$tool"]="baseline"; continue; }
         mode=()
-        [[ "$base" == python-ref && "$tool" == mosagg ]] && mode=(--bytes)
+        [[ "$base" == python-ref && "$tool" == mosagg || "$tool" == mosagg-b ]] && mode=(--bytes)
         if python3 "$BENCH/compare_outputs.py" "${mode[@]}" \
             "$outdir/$base/unified_corpus.jsonl" "$outdir/$tool/unified_corpus.jsonl"; then
             CHECK["$set/$tool"]="= $base${mode:+ (bytes)}"
+            # Two builds of mosagg write the same Parquet bytes too.
+            if [[ "$tool" == mosagg-b ]] && ! cmp -s "$outdir/mosagg/unified_corpus.parquet" \
+                "$outdir/$tool/unified_corpus.parquet"; then
+                CHECK["$set/$tool"]="Parquet DIFFERS from mosagg's"
+                MISMATCH=1
+            fi
         else
             CHECK["$set/$tool"]="DIFFERS from $base"
             MISMATCH=1
@@ -305,6 +322,7 @@ bench_set() { # set runs warmup tool...
     echo "kernel: $(uname -r)"
     echo "hyperfine: $(hyperfine --version)"
     [[ -n "$MOSAGG" ]] && echo "mosagg: $("$MOSAGG" --version 2>/dev/null || echo '?') ($MOSAGG) flags: ${MOSAGG_BENCH_FLAGS:-}"
+    [[ -n "$MOSAGG_B" ]] && echo "mosagg-b: $("$MOSAGG_B" --version 2>/dev/null || echo '?') ($MOSAGG_B)"
     [[ -n "$REF_PY" ]] && echo "python-ref: $("$REF_PY" --version 2>&1) $REF"
     [[ -n "$DUCK_PY" ]] && echo "duckdb: $("$DUCK_PY" -c 'import duckdb; print(duckdb.__version__)')"
     [[ -n "$POLARS_PY" ]] && echo "polars: $("$POLARS_PY" -c 'import polars; print(polars.__version__)')"
@@ -318,6 +336,7 @@ fi
 
 TOOLS=()
 [[ -n "$MOSAGG" ]] && TOOLS+=(mosagg)
+[[ -n "$MOSAGG_B" ]] && TOOLS+=(mosagg-b)
 [[ -n "$REF_PY" ]] && TOOLS+=(python-ref)
 [[ -n "$DUCK_PY" ]] && TOOLS+=(duckdb)
 [[ -n "$POLARS_PY" ]] && TOOLS+=(polars)
@@ -332,6 +351,7 @@ if [[ $QUICK -eq 0 ]]; then
     if [[ -n "$MOSAGG" ]]; then
         # The GNU-time run warms the page cache, so no separate warmup.
         TOOLS_10M=(mosagg)
+        [[ -n "$MOSAGG_B" ]] && TOOLS_10M+=(mosagg-b)
         if [[ -n "${BENCH_10M_BASELINES:-}" ]]; then
             [[ -n "$DUCK_PY" ]] && TOOLS_10M+=(duckdb)
             [[ -n "$POLARS_PY" ]] && TOOLS_10M+=(polars)
@@ -363,7 +383,7 @@ floor_set() { # set
         fi
     done
     local means=()
-    for tool in mosagg python-ref duckdb polars; do
+    for tool in mosagg mosagg-b python-ref duckdb polars; do
         [[ -n "${MEAN[$set/$tool]:-}" ]] && means+=("$tool=${MEAN[$set/$tool]}")
     done
     python3 "$BENCH/floor_table.py" --set "$set" "${means[@]}" -- "$RESULTS"/floor-"$set"-*.tsv \
@@ -507,7 +527,7 @@ cold_set() { # set runs tool...
 if [[ -z "${BENCH_SKIP_COLD:-}" && $QUICK -eq 0 ]]; then
     cold_set realistic 3 "${TOOLS[@]}"
     # At 10M rows mosagg alone: the baselines take 80-110 s a run there.
-    [[ -n "$MOSAGG" ]] && cold_set 10m "$RUNS_10M" mosagg
+    [[ -n "$MOSAGG" ]] && cold_set 10m "$RUNS_10M" mosagg ${MOSAGG_B:+mosagg-b}
 fi
 
 # -------------------------------------------------------------- summary ----
@@ -516,7 +536,7 @@ fi
     echo "| set | tool | rows in | mean s (± sd) | rows/s | peak RSS MiB | output |"
     echo "|---|---|---:|---:|---:|---:|---|"
     for set in "${SETS[@]}"; do
-        for tool in mosagg python-ref duckdb polars; do
+        for tool in mosagg mosagg-b python-ref duckdb polars; do
             key="$set/$tool"
             [[ -n "${RSS[$key]:-}" ]] || continue
             mean="${MEAN[$key]:-}"
