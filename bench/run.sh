@@ -278,7 +278,7 @@ check_outputs() { # set outdir tool...
     for tool in "$@"; do
         [[ "$tool" == "$base" ]] && { CHECK["$set/$tool"]="baseline"; continue; }
         mode=()
-        [[ "$base" == python-ref && "$tool" == mosagg || "$tool" == mosagg-b ]] && mode=(--bytes)
+        [[ ( "$base" == python-ref && "$tool" == mosagg ) || "$tool" == mosagg-b ]] && mode=(--bytes)
         if python3 "$BENCH/compare_outputs.py" "${mode[@]}" \
             "$outdir/$base/unified_corpus.jsonl" "$outdir/$tool/unified_corpus.jsonl"; then
             CHECK["$set/$tool"]="= $base${mode:+ (bytes)}"
