@@ -30,7 +30,7 @@ use super::spool::{SpoolBudget, Spooled, SpooledPartition};
 use super::sql;
 use crate::counters::Counters;
 use crate::error::{Error, Result};
-use crate::loader::scan::{ScanShared, ShardPartition, first_hard_error};
+use crate::loader::scan::{ScanShared, first_hard_error};
 use crate::loader::wide::WideStore;
 use crate::loader::{InputFile, InputStats, batch::SHARDS_SCHEMA, inputs};
 use crate::scales::{self, ScaleTable};
@@ -152,8 +152,11 @@ pub async fn run_observed(
         buckets.split_scan,
     );
     on_scan(Arc::clone(&shared));
-    let streams: Vec<Arc<dyn PartitionStream>> = (0..partitions)
-        .map(|_| Arc::new(ShardPartition::new(Arc::clone(&shared))) as Arc<dyn PartitionStream>)
+    let streams: Vec<Arc<dyn PartitionStream>> = shared
+        .start_partitions(partitions)
+        .ok_or_else(|| Error::Internal("the scan was started twice".into()))?
+        .into_iter()
+        .map(|p| Arc::new(p) as Arc<dyn PartitionStream>)
         .collect();
     let shards = StreamingTable::try_new(SHARDS_SCHEMA.clone(), streams)?;
     ctx.register_table("shards", Arc::new(shards))?;

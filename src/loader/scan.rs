@@ -13,7 +13,7 @@ use arrow::datatypes::SchemaRef;
 use datafusion::error::DataFusionError;
 use datafusion::execution::TaskContext;
 use datafusion::physical_plan::SendableRecordBatchStream;
-use datafusion::physical_plan::stream::RecordBatchReceiverStream;
+use datafusion::physical_plan::stream::{RecordBatchReceiverStream, RecordBatchStreamAdapter};
 use datafusion::physical_plan::streaming::PartitionStream;
 
 use super::batch::{AppendError, SHARDS_SCHEMA, ShardBatchBuilder, parse_row};
@@ -56,7 +56,10 @@ pub struct ScanShared {
     wide: Arc<WideStore>,
     start: Once,
     sender: Mutex<Option<SyncSender<Result<Block, LoadError>>>>,
-    receiver: Mutex<Receiver<Result<Block, LoadError>>>,
+    /// The queue's other end, until the partitions take it (`start_partitions`): only
+    /// they hold it, so that when they are gone the reader's next send fails and the
+    /// reader stops, rather than wait forever on a full queue.
+    receiver: Mutex<Option<Receiver<Result<Block, LoadError>>>>,
     rows: Vec<AtomicU64>,
     /// Bytes read so far over all inputs, for progress reporting.
     bytes_read: AtomicU64,
@@ -86,7 +89,7 @@ impl ScanShared {
             wide,
             start: Once::new(),
             sender: Mutex::new(Some(tx)),
-            receiver: Mutex::new(rx),
+            receiver: Mutex::new(Some(rx)),
             rows: (0..n).map(|_| AtomicU64::new(0)).collect(),
             bytes_read: AtomicU64::new(0),
             read_cached: AtomicU64::new(0),
@@ -160,8 +163,20 @@ impl ScanShared {
         });
     }
 
-    fn next_block(&self) -> Option<Result<Block, LoadError>> {
-        self.receiver.lock().ok()?.recv().ok()
+    /// `partitions` partitions of the scan, reading and parsing at once: the reader and
+    /// the parsers fill their queues while the query that reads them is planned, where
+    /// a run used to start with one core waiting for the other. Must be called within
+    /// the Tokio runtime, once. Dropped unexecuted, each parser stops at its next batch,
+    /// and the reader, once every parser has, at its next block.
+    pub fn start_partitions(self: &Arc<Self>, partitions: usize) -> Option<Vec<ShardPartition>> {
+        let blocks = Arc::new(Mutex::new(
+            self.receiver.lock().ok().and_then(|mut r| r.take())?,
+        ));
+        Some(
+            (0..partitions.max(1))
+                .map(|_| ShardPartition::started(Arc::clone(self), Arc::clone(&blocks)))
+                .collect(),
+        )
     }
 
     /// A parsed block's memory, handed back for the reader to fill again.
@@ -410,10 +425,24 @@ pub fn load_line(
         })
 }
 
+/// The queue's receiving end, shared by the partitions.
+type Blocks = Arc<Mutex<Receiver<Result<Block, LoadError>>>>;
+
 /// One DataFusion partition of the scan: pulls blocks until the queue is empty.
-#[derive(Debug)]
 pub struct ShardPartition {
     shared: Arc<ScanShared>,
+    /// The partition's rows, already being parsed (`started`), until the query takes
+    /// them. Only the stream holds the queue: a query that fails leaves no reader
+    /// behind, however long the table stays registered.
+    early: Mutex<Option<SendableRecordBatchStream>>,
+}
+
+impl std::fmt::Debug for ShardPartition {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ShardPartition")
+            .field("shared", &self.shared)
+            .finish()
+    }
 }
 
 impl std::fmt::Debug for ScanShared {
@@ -425,8 +454,12 @@ impl std::fmt::Debug for ScanShared {
 }
 
 impl ShardPartition {
-    pub fn new(shared: Arc<ScanShared>) -> Self {
-        Self { shared }
+    fn started(shared: Arc<ScanShared>, blocks: Blocks) -> Self {
+        let stream = parse(Arc::clone(&shared), blocks);
+        Self {
+            shared,
+            early: Mutex::new(Some(stream)),
+        }
     }
 }
 
@@ -436,51 +469,64 @@ impl PartitionStream for ShardPartition {
     }
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        self.shared.start_reader();
-        let mut stream = RecordBatchReceiverStream::builder(SHARDS_SCHEMA.clone(), 2);
-        let tx = stream.tx();
-        let shared = Arc::clone(&self.shared);
-        stream.spawn_blocking(move || {
-            let external = |e: LoadError| DataFusionError::External(Box::new(e));
-            let wide = WideWriter::new(Arc::clone(&shared.wide));
-            let mut builder = match shared.split_by_bucket {
-                Some(rows) => ShardBatchBuilder::split_by_group(rows, wide),
-                None => ShardBatchBuilder::with_capacity(BATCH_ROWS, wide),
-            };
-            while let Some(block) = shared.next_block() {
-                let block = block.map_err(external)?;
-                let mut rows = 0u64;
-                for_each_line(&block.data, block.first_line, |line_no, line| {
-                    let set =
-                        load_line(&shared.inputs, &mut builder, block.input_idx, line_no, line)?;
-                    rows += 1;
-                    if builder.is_full(set) {
-                        let batch = builder.finish_set(set).map_err(LoadError::Arrow)?;
-                        tx.blocking_send(Ok(batch))
-                            .map_err(|_| LoadError::Cancelled)?;
-                    }
-                    Ok(())
-                })
-                .map_err(external)?;
-                shared.rows[block.input_idx as usize].fetch_add(rows, Ordering::Relaxed);
-                shared.recycle(block.data);
-            }
-            let last = builder
-                .finish_all()
-                .map_err(|e| external(LoadError::Arrow(e)))?;
-            // Before the last batches go out: the query may need the rows as soon as
-            // every partition has ended.
-            builder.finish_wide().map_err(|e| external(e.into()))?;
-            for batch in last {
-                // A closed channel only means the query no longer wants rows.
-                if tx.blocking_send(Ok(batch)).is_err() {
-                    break;
-                }
-            }
-            Ok(())
-        });
-        stream.build()
+        let early = self.early.lock().ok().and_then(|mut e| e.take());
+        early.unwrap_or_else(|| {
+            // The inputs are read once, and their rows went to the first execution: a
+            // second would see none, and say nothing.
+            let refused = DataFusionError::Internal("the shards were scanned twice".into());
+            Box::pin(RecordBatchStreamAdapter::new(
+                SHARDS_SCHEMA.clone(),
+                futures::stream::once(async move { Err(refused) }),
+            ))
+        })
     }
+}
+
+/// Reads (the one reader thread, started once for all partitions) and parses blocks
+/// into the batches of one partition, on a blocking thread, until the queue is empty.
+fn parse(shared: Arc<ScanShared>, blocks: Blocks) -> SendableRecordBatchStream {
+    shared.start_reader();
+    let mut stream = RecordBatchReceiverStream::builder(SHARDS_SCHEMA.clone(), 2);
+    let tx = stream.tx();
+    stream.spawn_blocking(move || {
+        let external = |e: LoadError| DataFusionError::External(Box::new(e));
+        let wide = WideWriter::new(Arc::clone(&shared.wide));
+        let mut builder = match shared.split_by_bucket {
+            Some(rows) => ShardBatchBuilder::split_by_group(rows, wide),
+            None => ShardBatchBuilder::with_capacity(BATCH_ROWS, wide),
+        };
+        while let Some(block) = blocks.lock().ok().and_then(|b| b.recv().ok()) {
+            let block = block.map_err(external)?;
+            let mut rows = 0u64;
+            for_each_line(&block.data, block.first_line, |line_no, line| {
+                let set = load_line(&shared.inputs, &mut builder, block.input_idx, line_no, line)?;
+                rows += 1;
+                if builder.is_full(set) {
+                    let batch = builder.finish_set(set).map_err(LoadError::Arrow)?;
+                    tx.blocking_send(Ok(batch))
+                        .map_err(|_| LoadError::Cancelled)?;
+                }
+                Ok(())
+            })
+            .map_err(external)?;
+            shared.rows[block.input_idx as usize].fetch_add(rows, Ordering::Relaxed);
+            shared.recycle(block.data);
+        }
+        let last = builder
+            .finish_all()
+            .map_err(|e| external(LoadError::Arrow(e)))?;
+        // Before the last batches go out: the query may need the rows as soon as
+        // every partition has ended.
+        builder.finish_wide().map_err(|e| external(e.into()))?;
+        for batch in last {
+            // A closed channel only means the query no longer wants rows.
+            if tx.blocking_send(Ok(batch)).is_err() {
+                break;
+            }
+        }
+        Ok(())
+    });
+    stream.build()
 }
 
 /// The earliest hard error in input order, found by re-reading the inputs one by one.
@@ -649,5 +695,130 @@ mod tests {
     #[test]
     fn bom_is_dropped_only_at_file_start() {
         assert_eq!(lines(b"\xEF\xBB\xBF{}\n"), vec![(1, "{}".into())]);
+    }
+
+    /// A scan of `paths` as the aggregate starts one, its wide rows staged in `staging`.
+    fn scan(
+        paths: &[std::path::PathBuf],
+        queue: usize,
+        staging: &std::path::Path,
+    ) -> Arc<ScanShared> {
+        let inputs = super::super::inputs::probe(paths).expect("probe");
+        let wide = Arc::new(WideStore::new(u64::MAX, staging.to_path_buf()));
+        ScanShared::new(Arc::new(inputs), wide, queue, None)
+    }
+
+    /// Waits up to 30 s for `done`.
+    fn eventually(done: impl Fn() -> bool) -> bool {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !done() {
+            if std::time::Instant::now() > until {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        true
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn partitions_started_before_their_query_give_every_row_once() {
+        use arrow::array::AsArray;
+        use arrow::datatypes::{UInt32Type, UInt64Type};
+        use futures::StreamExt;
+        use sha2::{Digest, Sha256};
+
+        let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data-samples");
+        let paths: Vec<_> = [
+            "netflix/netflix_public.jsonl",
+            "konvid-1k/konvid_1k.jsonl",
+            "konvid-150k/konvid_150k.jsonl",
+            "lsvq/lsvq.jsonl",
+            "youtube-ugc/youtube_ugc.jsonl",
+            "waterloo-ivc-4k/waterloo_ivc_4k.jsonl",
+        ]
+        .iter()
+        .map(|p| samples.join(p))
+        .collect();
+        let staging = tempfile::tempdir().expect("tempdir");
+        let shared = scan(&paths, 2, staging.path());
+        let partitions = shared.start_partitions(2).expect("the first start");
+        assert!(shared.start_partitions(2).is_none(), "a scan starts once");
+
+        let mut seen = std::collections::HashSet::new();
+        for partition in &partitions {
+            let mut stream = partition.execute(Arc::new(TaskContext::default()));
+            while let Some(batch) = stream.next().await {
+                let batch = batch.expect("rows");
+                let inputs = batch.column(0).as_primitive::<UInt32Type>();
+                let lines = batch.column(1).as_primitive::<UInt64Type>();
+                for (input, line) in inputs.values().iter().zip(lines.values()) {
+                    assert!(
+                        seen.insert((*input, *line)),
+                        "row {input}:{line} came twice"
+                    );
+                }
+            }
+        }
+        let mut expected = std::collections::HashSet::new();
+        for (idx, path) in paths.iter().enumerate() {
+            let text = std::fs::read(path).expect("read");
+            for (n, line) in text.split(|&b| b == b'\n').enumerate() {
+                if !line.iter().all(u8::is_ascii_whitespace) {
+                    expected.insert((idx as u32, n as u64 + 1));
+                }
+            }
+            let stats = shared.stats()[idx].clone().expect("read to the end");
+            assert_eq!(stats.bytes, text.len() as u64);
+            assert_eq!(stats.sha256, crate::sha::hex(&Sha256::digest(&text)));
+        }
+        assert!(expected.len() > 100, "{}", expected.len());
+        let mut again = partitions[1].execute(Arc::new(TaskContext::default()));
+        assert!(
+            matches!(again.next().await, Some(Err(_))),
+            "a second scan is refused"
+        );
+        assert_eq!(seen, expected);
+        assert_eq!(shared.rows_parsed(), expected.len() as u64);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn started_partitions_dropped_unexecuted_stop_the_reader_and_the_parsers() {
+        // Far more rows than the queue and the batches in flight hold: the reader fills
+        // the queue and waits for room before the partitions are dropped.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let big = dir.path().join("big.jsonl");
+        let row = br#"{"corpus": "konvid-1k", "mos": 3.5, "src": "a.mp4", "src_sha256": "ab"}"#;
+        let mut text = Vec::new();
+        while text.len() < 32 << 20 {
+            text.extend_from_slice(row);
+            text.push(b'\n');
+        }
+        std::fs::write(&big, &text).expect("write");
+        let shared = scan(&[big], 1, dir.path());
+        let partitions = shared.start_partitions(2).expect("start");
+        assert!(
+            eventually(|| shared.bytes_read() > 0),
+            "the reader never started"
+        );
+
+        // As when the query that would have read them fails to plan.
+        drop(partitions);
+        // Every thread lets go of the scan (this test's handle is the last), and the
+        // reader stopped long before the end of its input.
+        assert!(
+            eventually(|| Arc::strong_count(&shared) == 1),
+            "{} handles left on the scan",
+            Arc::strong_count(&shared)
+        );
+        let read = shared.bytes_read();
+        assert!(
+            read < text.len() as u64 / 2,
+            "read {read} of {} bytes",
+            text.len()
+        );
+        assert!(
+            shared.stats()[0].is_none(),
+            "the input was not read to its end"
+        );
     }
 }
