@@ -10,6 +10,8 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arrow::array::RecordBatch;
+
 use crate::args::CommonArgs;
 use crate::cleanup::Cancel;
 use crate::counters::Counters;
@@ -291,7 +293,12 @@ fn read_and_rank(
     let runtime = crate::engine::runtime(opts)?;
 
     let started = std::time::Instant::now();
-    let mut writers: Option<UnifiedWriters> = None;
+    let mut kept = KeptFiles {
+        outputs,
+        aggregated_at,
+        started,
+        writers: None,
+    };
     let mut watch: Option<progress::Watch> = None;
     let total_bytes = inputs::present_bytes(inputs);
     let work = async {
@@ -312,24 +319,7 @@ fn read_and_rank(
                     || log::log_enabled!(log::Level::Debug),
             },
             observe,
-            |kept| {
-                if writers.is_none() {
-                    // The first kept row comes out only after every input is read and ranked.
-                    log::debug!(
-                        "inputs read and ranked in {:.3} s",
-                        started.elapsed().as_secs_f64()
-                    );
-                    writers = Some(UnifiedWriters::open(
-                        &outputs.jsonl,
-                        &outputs.parquet,
-                        aggregated_at,
-                    )?);
-                }
-                match writers.as_mut() {
-                    Some(w) => w.write(kept),
-                    None => Ok(()),
-                }
-            },
+            &mut kept,
         )
         .await
     };
@@ -345,7 +335,42 @@ fn read_and_rank(
     // The bar goes before any warning or summary is printed under it.
     drop(watch);
     log::debug!("query finished in {:.3} s", started.elapsed().as_secs_f64());
-    Ok((outcome, writers))
+    Ok((outcome, kept.writers))
+}
+
+/// The unified files, opened with the first kept row.
+struct KeptFiles<'a> {
+    outputs: &'a OutputPaths,
+    aggregated_at: &'a str,
+    started: std::time::Instant,
+    writers: Option<UnifiedWriters>,
+}
+
+impl aggregate::KeptRows for KeptFiles<'_> {
+    fn write(&mut self, kept: &RecordBatch) -> Result<()> {
+        let writers = match &mut self.writers {
+            Some(w) => w,
+            None => {
+                // The first kept row comes out only after every input is read and ranked.
+                log::debug!(
+                    "inputs read and ranked in {:.3} s",
+                    self.started.elapsed().as_secs_f64()
+                );
+                self.writers.insert(UnifiedWriters::open(
+                    &self.outputs.jsonl,
+                    &self.outputs.parquet,
+                    self.aggregated_at,
+                )?)
+            }
+        };
+        writers.write(kept)
+    }
+
+    fn end(&mut self) {
+        if let Some(w) = &mut self.writers {
+            w.end_rows();
+        }
+    }
 }
 
 /// One WARNING line per dropped row, in input order, as the reference logs them; at

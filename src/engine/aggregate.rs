@@ -107,7 +107,8 @@ pub struct Plan {
 }
 
 /// Runs the whole aggregation; `sink` receives the kept rows, in output order, batch by
-/// batch. `on_scan` gets the scan's shared state before reading starts, so a caller can
+/// batch, then `end` before the run counts its rows. `on_scan` gets the scan's shared
+/// state before reading starts, so a caller can
 /// follow `bytes_read()` / `rows_parsed()` (the progress bar does).
 ///
 /// Three steps: the scan splits the narrow rows into buckets of keys (bucketed.sql);
@@ -120,7 +121,7 @@ pub async fn run_observed(
     scale_table: &ScaleTable,
     plan: Plan,
     on_scan: impl FnOnce(Arc<ScanShared>),
-    mut sink: impl FnMut(&RecordBatch) -> Result<()>,
+    sink: &mut impl KeptRows,
 ) -> Result<Outcome> {
     let scales_batch = scales::to_record_batch(scale_table)?;
     register_batches(ctx, "scales", scales_batch.schema(), vec![scales_batch])?;
@@ -202,8 +203,10 @@ pub async fn run_observed(
     // for the merge. (The spill watch keeps its own handle until it stops.)
     drop(wide);
     if let Some(schema) = &ranked.run_schema {
-        merge_in_output_order(ctx, schema, ranked.runs, &mut sink).await?;
+        merge_in_output_order(ctx, schema, ranked.runs, sink).await?;
     }
+    // Before the counters and the rejects' descriptions: the files finish meanwhile.
+    sink.end();
 
     log::debug!(
         "kept rows merged and handed to the writers at {:.3} s",
@@ -291,12 +294,22 @@ async fn scan_into_buckets(
     bucketer.finish()
 }
 
+/// Where a run's kept rows go, in output order.
+pub trait KeptRows {
+    /// The next kept rows.
+    fn write(&mut self, kept: &RecordBatch) -> Result<()>;
+    /// Every kept row has been handed over. What the run does after (its counters, the
+    /// description of the rows not kept) needs none of them, so the files can be
+    /// finished meanwhile.
+    fn end(&mut self);
+}
+
 /// Step three: merges the buckets' kept rows (each bucket already in output order).
 async fn merge_in_output_order(
     ctx: &SessionContext,
     schema: &SchemaRef,
     runs: Vec<Spooled>,
-    sink: &mut impl FnMut(&RecordBatch) -> Result<()>,
+    sink: &mut impl KeptRows,
 ) -> Result<()> {
     let partitions: Vec<Arc<dyn PartitionStream>> = runs
         .into_iter()
@@ -313,7 +326,7 @@ async fn merge_in_output_order(
     );
     let mut stream = datafusion::physical_plan::execute_stream(merge, ctx.task_ctx())?;
     while let Some(batch) = stream.next().await {
-        sink(&batch?)?;
+        sink.write(&batch?)?;
     }
     Ok(())
 }

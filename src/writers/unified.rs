@@ -60,9 +60,9 @@ pub(crate) fn written_through<F: RowFile>(
     std::fs::read(path).expect("read")
 }
 
-/// One output file's thread and the queue feeding it.
+/// One output file's thread and the queue feeding it (None once its rows have ended).
 struct Lane {
-    tx: SyncSender<RecordBatch>,
+    tx: Option<SyncSender<RecordBatch>>,
     handle: JoinHandle<Result<(Staged, u64)>>,
 }
 
@@ -78,7 +78,10 @@ impl Lane {
                 file.finish_file()
             })
             .map_err(|e| Error::io("starting a writer thread", e))?;
-        Ok(Self { tx, handle })
+        Ok(Self {
+            tx: Some(tx),
+            handle,
+        })
     }
 }
 
@@ -118,7 +121,10 @@ impl UnifiedWriters {
     /// Queues the kept rows of one query batch for both files.
     pub fn write(&mut self, kept: &RecordBatch) -> Result<()> {
         let rows = conform(kept, &self.aggregated_at)?;
-        if self.lanes.iter().all(|l| l.tx.send(rows.clone()).is_ok()) {
+        if self.lanes.iter().all(|l| {
+            l.tx.as_ref()
+                .is_some_and(|tx| tx.send(rows.clone()).is_ok())
+        }) {
             return Ok(());
         }
         // A writer stopped early: its own error says why. Every lane is joined first, so
@@ -129,6 +135,15 @@ impl UnifiedWriters {
         Err(Error::Internal(
             "a writer stopped without saying why".into(),
         ))
+    }
+
+    /// Says that every row has been written: each file takes its last rows, closes
+    /// and flushes to the disk on its own thread, while the caller goes on (a run counts
+    /// and describes its rows meanwhile). `finish` then waits for them.
+    pub fn end_rows(&mut self) {
+        for lane in &mut self.lanes {
+            lane.tx = None;
+        }
     }
 
     /// Waits for both files to be complete and hashed: (JSONL, Parquet), each with its row count.
@@ -144,5 +159,67 @@ impl Drop for UnifiedWriters {
     /// before the process exits rather than left behind by a detached thread.
     fn drop(&mut self) {
         let _ = join_all(std::mem::take(&mut self.lanes));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Waits up to 30 s for `done`.
+    fn eventually(done: impl Fn() -> bool) -> bool {
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !done() {
+            if std::time::Instant::now() > until {
+                return false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        true
+    }
+
+    #[test]
+    fn ended_rows_are_closed_on_the_writers_threads_before_anyone_waits() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (jsonl, parquet) = (dir.path().join("u.jsonl"), dir.path().join("u.parquet"));
+        let mut writers =
+            UnifiedWriters::open(&jsonl, &parquet, "2026-05-09T00:00:00+00:00").expect("open");
+        writers
+            .write(&crate::writers::parquet::tests::rows(100))
+            .expect("write");
+        writers.end_rows();
+
+        // The staged Parquet file ends with its footer's magic once it is closed: the
+        // writer's thread closes it without being waited for.
+        let closed = || {
+            std::fs::read_dir(dir.path())
+                .expect("dir")
+                .flatten()
+                .any(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with(".u.parquet.mosagg-")
+                        && std::fs::read(e.path()).is_ok_and(|b| b.ends_with(b"PAR1"))
+                })
+        };
+        assert!(eventually(closed), "the Parquet file was not closed");
+        assert!(!parquet.exists(), "nothing is in place before the commit");
+
+        let files = writers.finish().expect("finish");
+        assert_eq!(files.iter().map(|f| f.1).collect::<Vec<_>>(), [100, 100]);
+        for (staged, _) in files {
+            staged.commit().expect("commit");
+        }
+        let text = std::fs::read_to_string(&jsonl).expect("jsonl");
+        assert_eq!(text.lines().count(), 100);
+        let rows: usize = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+            std::fs::File::open(&parquet).expect("parquet"),
+        )
+        .expect("reader")
+        .build()
+        .expect("build")
+        .map(|b| b.expect("batch").num_rows())
+        .sum();
+        assert_eq!(rows, 100);
     }
 }
