@@ -108,8 +108,8 @@ pub struct Plan {
 
 /// Runs the whole aggregation; `sink` receives the kept rows, in output order, batch by
 /// batch, then `end` before the run counts its rows. `on_scan` gets the scan's shared
-/// state before reading starts, so a caller can
-/// follow `bytes_read()` / `rows_parsed()` (the progress bar does).
+/// state before reading starts, so a caller can follow `bytes_read()` /
+/// `rows_parsed()` (the progress bar does).
 ///
 /// Three steps: the scan splits the narrow rows into buckets of keys (bucketed.sql);
 /// each bucket is ranked on its own, on every core (fates.sql), and its kept rows get
