@@ -34,6 +34,8 @@ mod sha;
 mod shard_file;
 mod shard_table;
 mod table_out;
+#[cfg(test)]
+mod test_support;
 mod timestamp;
 mod writers;
 

@@ -173,7 +173,7 @@ impl ScanShared {
             self.receiver.lock().ok().and_then(|mut r| r.take())?,
         ));
         Some(
-            (0..partitions.max(1))
+            (0..partitions)
                 .map(|_| ShardPartition::started(Arc::clone(self), Arc::clone(&blocks)))
                 .collect(),
         )
@@ -430,7 +430,6 @@ type Blocks = Arc<Mutex<Receiver<Result<Block, LoadError>>>>;
 
 /// One DataFusion partition of the scan: pulls blocks until the queue is empty.
 pub struct ShardPartition {
-    shared: Arc<ScanShared>,
     /// The partition's rows, already being parsed (`started`), until the query takes
     /// them. Only the stream holds the queue: a query that fails leaves no reader
     /// behind, however long the table stays registered.
@@ -439,9 +438,7 @@ pub struct ShardPartition {
 
 impl std::fmt::Debug for ShardPartition {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ShardPartition")
-            .field("shared", &self.shared)
-            .finish()
+        f.debug_struct("ShardPartition").finish_non_exhaustive()
     }
 }
 
@@ -455,10 +452,8 @@ impl std::fmt::Debug for ScanShared {
 
 impl ShardPartition {
     fn started(shared: Arc<ScanShared>, blocks: Blocks) -> Self {
-        let stream = parse(Arc::clone(&shared), blocks);
         Self {
-            shared,
-            early: Mutex::new(Some(stream)),
+            early: Mutex::new(Some(parse(shared, blocks))),
         }
     }
 }
@@ -708,18 +703,6 @@ mod tests {
         ScanShared::new(Arc::new(inputs), wide, queue, None)
     }
 
-    /// Waits up to 30 s for `done`.
-    fn eventually(done: impl Fn() -> bool) -> bool {
-        let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while !done() {
-            if std::time::Instant::now() > until {
-                return false;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        true
-    }
-
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn partitions_started_before_their_query_give_every_row_once() {
         use arrow::array::AsArray;
@@ -797,7 +780,7 @@ mod tests {
         let shared = scan(&[big], 1, dir.path());
         let partitions = shared.start_partitions(2).expect("start");
         assert!(
-            eventually(|| shared.bytes_read() > 0),
+            crate::test_support::eventually(|| shared.bytes_read() > 0),
             "the reader never started"
         );
 
@@ -806,7 +789,7 @@ mod tests {
         // Every thread lets go of the scan (this test's handle is the last), and the
         // reader stopped long before the end of its input.
         assert!(
-            eventually(|| Arc::strong_count(&shared) == 1),
+            crate::test_support::eventually(|| Arc::strong_count(&shared) == 1),
             "{} handles left on the scan",
             Arc::strong_count(&shared)
         );

@@ -166,18 +166,6 @@ impl Drop for UnifiedWriters {
 mod tests {
     use super::*;
 
-    /// Waits up to 30 s for `done`.
-    fn eventually(done: impl Fn() -> bool) -> bool {
-        let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while !done() {
-            if std::time::Instant::now() > until {
-                return false;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        true
-    }
-
     #[test]
     fn ended_rows_are_closed_on_the_writers_threads_before_anyone_waits() {
         let dir = tempfile::tempdir().expect("tempdir");
@@ -202,7 +190,10 @@ mod tests {
                         && std::fs::read(e.path()).is_ok_and(|b| b.ends_with(b"PAR1"))
                 })
         };
-        assert!(eventually(closed), "the Parquet file was not closed");
+        assert!(
+            crate::test_support::eventually(closed),
+            "the Parquet file was not closed"
+        );
         assert!(!parquet.exists(), "nothing is in place before the commit");
 
         let files = writers.finish().expect("finish");
