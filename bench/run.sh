@@ -23,6 +23,8 @@ Environment (all optional):
   BENCH_SEED             generator seed (default 42)
   BENCH_RUNS             timed runs per tool, realistic set (default 5)
   BENCH_RUNS_10M         timed runs, 10m set (default 2)
+  BENCH_SCALE_RUNS       runs of each set in the cost-per-row table, the medians kept
+                         (default 3)
   BENCH_SKIP_DUCKDB=1    skip the DuckDB baseline
   BENCH_SKIP_POLARS=1    skip the polars baseline
   BENCH_NO_INSTALL=1     never apt-get/pip install; skip what is missing
@@ -51,6 +53,8 @@ VENV="${BENCH_VENV:-/root/.cache/mosagg-bench-venv}"
 SEED="${BENCH_SEED:-42}"
 RUNS="${BENCH_RUNS:-5}"
 RUNS_10M="${BENCH_RUNS_10M:-2}"
+SCALE_RUNS="${BENCH_SCALE_RUNS:-3}"
+[[ "$SCALE_RUNS" =~ ^[1-9][0-9]*$ ]] || { echo "run.sh: BENCH_SCALE_RUNS must be a positive number" >&2; exit 2; }
 # Pinned so mosagg's and DuckDB's outputs are reproducible run to run (the
 # Python reference cannot pin it; output comparison ignores this field).
 AGG_AT="2026-05-09T00:00:00+00:00"
@@ -400,19 +404,21 @@ rm -rf "$DATA/out/floor-scratch"
 # ------------------------------------------- cost per row, memory limits ----
 
 # One mosagg run under GNU time: wall, CPU, peak RSS, and the most bytes its spill
-# folder held at once (mosagg reports it on stderr when it spilled). Appends a row to
-# $RESULTS/scaling.md; the run's output must equal the default run's.
-scale_row() { # set limit|default
+# folder held at once (mosagg reports it on stderr when it spilled). Appends a line to
+# $RESULTS/scale-runs.tsv; the run's output must equal the default run's.
+scale_run() { # set limit|default
     local set="$1" limit="$2" dir="$DATA/$1" out="$DATA/out/scale" tf lf flags=() spill
     load_inputs "$dir"
     mkdir -p "$out"
     [[ "$limit" != default ]] && flags=(--memory-limit "$limit")
     tf="$RESULTS/scale-$set-$limit.time"
     lf="$RESULTS/scale-$set-$limit.log"
+    local rows="${ROWS_IN[$set]:-$(rows_in "$dir")}"
     log "cost per row: $set, memory limit $limit"
     if ! /usr/bin/time -f '%e %U %S %M %P' -o "$tf" "$MOSAGG" aggregate --inputs "${INPUTS[@]}" \
         --output "$out/u.jsonl" --aggregated-at "$AGG_AT" "${flags[@]}" 2>"$lf"; then
-        echo "| $set | $limit | ${ROWS_IN[$set]:-$(rows_in "$dir")} | failed: $(grep -m1 '^error' "$lf" | cut -c1-160) | | | | | |" >>"$RESULTS/scaling.md"
+        printf '%s\t%s\t%s\tfailed: %s\n' "$set" "$limit" "$rows" \
+            "$(grep -m1 '^error' "$lf" | cut -c1-160)" >>"$RESULTS/scale-runs.tsv"
         return 0
     fi
     spill=$(sed -n 's/.*up to \(.*\) were on disk at once.*/\1/p' "$lf")
@@ -426,28 +432,83 @@ scale_row() { # set limit|default
         fi
     fi
     read -r wall user sys rss cpu <"$tf"
-    local rows="${ROWS_IN[$set]:-$(rows_in "$dir")}"
-    awk -v set="$set" -v lim="$limit" -v rows="$rows" -v wall="$wall" -v user="$user" -v sys="$sys" \
-        -v rss="$rss" -v cpu="$cpu" -v spill="${spill:-none}" -v same="$same" 'BEGIN {
-        printf "| %s | %s | %d | %.2f | %.2f | %.2f | %.0f | %s | %s | %s |\n",
-            set, lim, rows, wall, user + sys, (user + sys) * 1e6 / rows, rss / 1024, cpu, spill, same }' \
-        >>"$RESULTS/scaling.md"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$set" "$limit" "$rows" "$wall" \
+        "$(awk -v u="$user" -v s="$sys" 'BEGIN {print u + s}')" "$rss" "${cpu%\%}" \
+        "${spill:-none}" "$same" >>"$RESULTS/scale-runs.tsv"
     rm -f "$out"/u.*
 }
 
-if [[ -n "$MOSAGG" && $QUICK -eq 0 ]]; then
+# $RESULTS/scale-runs.tsv as the table of scaling.md: per set and limit, in the order of
+# their first run, the medians of wall, CPU and CPU %, the largest peak RSS and spill, then
+# goal 4's ratio of the medians of CPU per row at 10m and at 1m.
+scale_table() {
+    awk -F '\t' '
+    function median(list,    v, n, i, j, t) {
+        n = split(list, v, " ")
+        for (i = 2; i <= n; i++) {
+            t = v[i] + 0
+            for (j = i - 1; j >= 1 && v[j] + 0 > t; j--) v[j + 1] = v[j]
+            v[j + 1] = t
+        }
+        return n % 2 ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+    }
+    function bytes(text,    n, unit) {
+        if (text == "none") return 0
+        split(text, n, " ")
+        unit = n[2]
+        return n[1] * (unit == "GiB" ? 2^30 : unit == "MiB" ? 2^20 : unit == "KiB" ? 2^10 : 1)
+    }
     {
-        echo "| set | --memory-limit | rows in | wall s | CPU s | CPU µs/row | peak RSS MiB | CPU % | spill peak | output vs default |"
-        echo "|---|---|---:|---:|---:|---:|---:|---:|---|---|"
-    } >"$RESULTS/scaling.md"
+        key = $1 SUBSEP $2
+        if (!(key in runs)) { order[++groups] = key; set[key] = $1; lim[key] = $2; rows[key] = $3 }
+        runs[key]++
+        if ($4 ~ /^failed/) { failed[key]++; why[key] = $4; next }
+        wall[key] = wall[key] " " $4
+        cpu[key] = cpu[key] " " $5
+        pct[key] = pct[key] " " $7
+        if ($6 + 0 > rss[key]) rss[key] = $6 + 0
+        if (!(key in spill) || bytes($8) > bytes(spill[key])) spill[key] = $8
+        if (!(key in same) || $9 == "DIFFERS") same[key] = $9
+    }
+    END {
+        print "| set | --memory-limit | rows in | runs | wall s | CPU s | CPU µs/row | peak RSS MiB | CPU % | spill peak | output vs default |"
+        print "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|"
+        for (g = 1; g <= groups; g++) {
+            k = order[g]
+            if (failed[k] == runs[k]) {
+                printf "| %s | %s | %d | %d | %s | | | | | | |\n", set[k], lim[k], rows[k], runs[k], why[k]
+                continue
+            }
+            c = median(cpu[k])
+            per[k] = c * 1e6 / rows[k]
+            note = failed[k] ? sprintf(" (%d of %d runs %s)", failed[k], runs[k], why[k]) : ""
+            printf "| %s | %s | %d | %d | %.2f | %.2f | %.2f | %.0f | %.0f %% | %s | %s%s |\n",
+                set[k], lim[k], rows[k], runs[k], median(wall[k]), c, per[k], rss[k] / 1024,
+                median(pct[k]), spill[k], same[k], note
+        }
+        small = "1m" SUBSEP "default"; large = "10m" SUBSEP "default"
+        if ((small in per) && (large in per) && per[small] > 0)
+            printf "\nGoal 4: CPU per row at 10m is %.2fx that at 1m (medians of %d and %d runs; the goal is <= 1.3x).\n",
+                per[large] / per[small], runs[large] - failed[large], runs[small] - failed[small]
+    }' "$RESULTS/scale-runs.tsv"
+}
+
+if [[ -n "$MOSAGG" && $QUICK -eq 0 ]]; then
+    : >"$RESULTS/scale-runs.tsv"
     for set in realistic 1m 3m 10m; do
         gen_data "$set"
         ROWS_IN["$set"]=$(rows_in "$DATA/$set")
-        scale_row "$set" default
+    done
+    # The sets alternated run by run, so the machine's drift falls on each alike.
+    for ((run = 1; run <= SCALE_RUNS; run++)); do
+        for set in realistic 1m 3m 10m; do
+            scale_run "$set" default
+        done
     done
     for limit in 512M 256M; do
-        scale_row 10m "$limit"
+        scale_run 10m "$limit"
     done
+    scale_table >"$RESULTS/scaling.md"
 fi
 
 # ------------------------------------------------------- stats and query ----
