@@ -440,7 +440,7 @@ scale_run() { # set limit|default
 
 # $RESULTS/scale-runs.tsv as the table of scaling.md: per set and limit, in the order of
 # their first run, the medians of wall, CPU and CPU %, the largest peak RSS and spill, then
-# goal 4's ratio of the medians of CPU per row at 10m and at 1m.
+# goal 4's ratios of the medians of CPU per row and of wall time per row at 10m and at 1m.
 scale_table() {
     awk -F '\t' '
     function median(list,    v, n, i, j, t) {
