@@ -479,12 +479,12 @@ scale_table() {
                 printf "| %s | %s | %d | %d | %s | | | | | | |\n", set[k], lim[k], rows[k], runs[k], why[k]
                 continue
             }
-            c = median(cpu[k])
+            w = median(wall[k]); c = median(cpu[k])
             per[k] = c * 1e6 / rows[k]
-            wper[k] = median(wall[k]) * 1e6 / rows[k]
+            wper[k] = w * 1e6 / rows[k]
             note = failed[k] ? sprintf(" (%d of %d runs %s)", failed[k], runs[k], why[k]) : ""
             printf "| %s | %s | %d | %d | %.2f | %.2f | %.2f | %.0f | %.0f %% | %s | %s%s |\n",
-                set[k], lim[k], rows[k], runs[k], median(wall[k]), c, per[k], rss[k] / 1024,
+                set[k], lim[k], rows[k], runs[k], w, c, per[k], rss[k] / 1024,
                 median(pct[k]), spill[k], same[k], note
         }
         small = "1m" SUBSEP "default"; large = "10m" SUBSEP "default"
