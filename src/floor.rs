@@ -187,6 +187,7 @@ fn scan_parts(inputs: &[PathBuf]) -> Result<Vec<Part>> {
                 let row = parse_row(line)
                     .map_err(|e| Error::Usage(format!("{} line {line_no}: {e}", shown(path))))?;
                 keys.push(idx as u32, line_no, &row);
+                row.release();
                 rows += 1;
                 Ok::<(), Error>(())
             })?;

@@ -10,6 +10,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
 use super::fields::{FieldError, float_field, int_field, mos_value, text_or_empty, text_raw};
+use super::rare_text::RareText;
 use super::wide::{WideError, WideRow, WideWriter};
 use crate::json::parse::ParseError;
 use crate::json::text::{py_repr, py_text};
@@ -75,15 +76,15 @@ struct NarrowColumns {
     input_idx: UInt32Builder,
     line: UInt64Builder,
     row_ref: UInt64Builder,
-    override_label: StringBuilder,
+    override_label: RareText,
     row_corpus_source: StringBuilder,
     row_corpus: StringBuilder,
     mos_native: Float64Builder,
-    mos_problem: StringBuilder,
-    bad_value: StringBuilder,
+    mos_problem: RareText,
+    bad_value: RareText,
     src_sha256: StringBuilder,
     sha_is_key: BooleanBuilder,
-    src_if_no_key: StringBuilder,
+    src_if_no_key: RareText,
     mos_std_dev: Float64Builder,
     rows: usize,
 }
@@ -226,15 +227,15 @@ impl NarrowColumns {
             input_idx: UInt32Builder::with_capacity(rows),
             line: UInt64Builder::with_capacity(rows),
             row_ref: UInt64Builder::with_capacity(rows),
-            override_label: StringBuilder::new(),
+            override_label: RareText::default(),
             row_corpus_source: s(),
             row_corpus: s(),
             mos_native: Float64Builder::with_capacity(rows),
-            mos_problem: StringBuilder::new(),
-            bad_value: StringBuilder::new(),
+            mos_problem: RareText::default(),
+            bad_value: RareText::default(),
             src_sha256: StringBuilder::with_capacity(rows, rows * 64),
             sha_is_key: BooleanBuilder::with_capacity(rows),
-            src_if_no_key: StringBuilder::new(),
+            src_if_no_key: RareText::default(),
             mos_std_dev: Float64Builder::with_capacity(rows),
             rows: 0,
         }
@@ -247,15 +248,15 @@ impl NarrowColumns {
             Arc::new(self.input_idx.finish()),
             Arc::new(self.line.finish()),
             Arc::new(self.row_ref.finish()),
-            Arc::new(self.override_label.finish()),
+            self.override_label.finish(),
             Arc::new(self.row_corpus_source.finish()),
             Arc::new(self.row_corpus.finish()),
             Arc::new(self.mos_native.finish()),
-            Arc::new(self.mos_problem.finish()),
-            Arc::new(self.bad_value.finish()),
+            self.mos_problem.finish(),
+            self.bad_value.finish(),
             Arc::new(self.src_sha256.finish()),
             Arc::new(self.sha_is_key.finish()),
-            Arc::new(self.src_if_no_key.finish()),
+            self.src_if_no_key.finish(),
             Arc::new(self.mos_std_dev.finish()),
         ];
         RecordBatch::try_new(SHARDS_SCHEMA.clone(), columns)

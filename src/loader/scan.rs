@@ -410,19 +410,19 @@ pub fn load_line(
             message: e.to_string(),
         }
     })?;
-    builder
-        .append(input_idx, input.override_label.as_deref(), line_no, &value)
-        .map_err(|e| match e {
-            AppendError::Row(problem) => {
-                let (path, line) = at();
-                LoadError::BadRow {
-                    path,
-                    line,
-                    problem,
-                }
+    let appended = builder.append(input_idx, input.override_label.as_deref(), line_no, &value);
+    value.release();
+    appended.map_err(|e| match e {
+        AppendError::Row(problem) => {
+            let (path, line) = at();
+            LoadError::BadRow {
+                path,
+                line,
+                problem,
             }
-            AppendError::Wide(w) => w.into(),
-        })
+        }
+        AppendError::Wide(w) => w.into(),
+    })
 }
 
 /// The queue's receiving end, shared by the partitions.
