@@ -14,7 +14,7 @@ use arrow::datatypes::DataType;
 
 #[derive(Debug, Default)]
 pub struct RareText {
-    /// Nulls appended before the first value (all of them, while `values` is `None`).
+    /// Nulls appended while `values` is `None`; moved into it with the first value.
     leading_nulls: usize,
     /// Made at the first value, holding the leading nulls, then every row.
     values: Option<StringBuilder>,
@@ -28,7 +28,7 @@ impl RareText {
             (Some(v), Some(b)) => b.append_value(v),
             (Some(v), None) => {
                 let mut b = StringBuilder::new();
-                b.append_nulls(self.leading_nulls);
+                b.append_nulls(std::mem::take(&mut self.leading_nulls));
                 b.append_value(v);
                 self.values = Some(b);
             }
@@ -45,10 +45,9 @@ impl RareText {
 
     /// The column so far (Utf8); the builder starts empty.
     pub fn finish(&mut self) -> ArrayRef {
-        let nulls = std::mem::take(&mut self.leading_nulls);
         match self.values.take() {
             Some(mut b) => Arc::new(b.finish()),
-            None => new_null_array(&DataType::Utf8, nulls),
+            None => new_null_array(&DataType::Utf8, std::mem::take(&mut self.leading_nulls)),
         }
     }
 }
