@@ -2,6 +2,9 @@
 --
 -- `ranked` holds each bucket's kept rows, already in this order within the bucket
 -- (fates.sql); the engine knows that, so this is a merge of the buckets, not a sort.
+-- When the buckets are ranges of keys, their rows arrive already in this order, one
+-- bucket after the other within each corpus (src/engine/range_runs.rs), and pass
+-- through; only the rows without a content hash, if any are kept, are merged in.
 -- Byte-wise, as the reference sorts its output; a dedup key is kept once, so no two
 -- rows tie.
 --

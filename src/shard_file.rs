@@ -37,6 +37,29 @@ impl Storage {
     }
 }
 
+impl Storage {
+    /// Tells the storage of the file at `path` from its first bytes.
+    pub fn of_file(path: &Path) -> io::Result<Self> {
+        let mut head = [0u8; 4];
+        let got = read_up_to(&mut File::open(path)?, &mut head)?;
+        Ok(Storage::sniff(&head[..got]))
+    }
+}
+
+/// Reads until `buf` is full or the reader ends; returns the bytes read.
+pub fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match reader.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
 /// Passes bytes through, hashing and counting them.
 pub struct Hashing<R> {
     inner: R,
@@ -73,18 +96,7 @@ pub enum ShardReader {
 
 impl ShardReader {
     pub fn open(path: &Path) -> io::Result<Self> {
-        let mut file = File::open(path)?;
-        let mut head = [0u8; 4];
-        let mut got = 0;
-        while got < head.len() {
-            match file.read(&mut head[got..]) {
-                Ok(0) => break,
-                Ok(n) => got += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-        let storage = Storage::sniff(&head[..got]);
+        let storage = Storage::of_file(path)?;
         // Start again from byte 0, so the hash covers the magic number too.
         let file = FileBytes::open(path)?;
         let hashing = Hashing {

@@ -18,10 +18,12 @@ use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::streaming::PartitionStream;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{DataFrame, SessionContext};
 use futures::StreamExt;
 
 use super::bucketing::{BucketPlan, Bucketer};
+use super::key_bucket::Spread;
+use super::range_runs;
 use super::ranking::{empty_fates_schema, rank_buckets, winners_schema};
 use super::results::{column, one_row};
 use super::session::{collect_sql, planned_with_batch_size, register_batches};
@@ -32,7 +34,7 @@ use crate::counters::Counters;
 use crate::error::{Error, Result};
 use crate::loader::scan::{ScanShared, first_hard_error};
 use crate::loader::wide::WideStore;
-use crate::loader::{InputFile, InputStats, batch::SHARDS_SCHEMA, inputs};
+use crate::loader::{InputFile, InputStats, batch::SHARDS_SCHEMA, inputs, key_sample};
 use crate::scales::{self, ScaleTable};
 
 /// Why a row did not reach the output.
@@ -132,9 +134,12 @@ pub async fn run_observed(
         MemoryLimit::Finite(n) => n,
         MemoryLimit::Infinite | MemoryLimit::Unknown => usize::MAX / 4,
     };
-    let buckets = BucketPlan::new(inputs::present_bytes(&inputs), limit, plan.partitions);
+    // The first content hashes tell how to spread the keys over the buckets.
+    let spread = Spread::judged(&key_sample::first_hashes(&inputs));
+    let buckets =
+        BucketPlan::new(inputs::present_bytes(&inputs), limit, plan.partitions).spread_by(spread);
     log::debug!("{buckets:?}");
-    ctx.register_udf(super::key_bucket::udf(buckets.buckets));
+    ctx.register_udf(super::key_bucket::udf(buckets.buckets, buckets.spread));
     ctx.runtime_env()
         .disk_manager
         .set_max_spill_merge_fan_in(MAX_SPILL_MERGE_FAN_IN);
@@ -203,7 +208,7 @@ pub async fn run_observed(
     // for the merge. (The spill watch keeps its own handle until it stops.)
     drop(wide);
     if let Some(schema) = &ranked.run_schema {
-        merge_in_output_order(ctx, schema, ranked.runs, sink).await?;
+        merge_in_output_order(ctx, schema, &buckets, ranked.runs, sink).await?;
     }
     // Before the counters and the rejects' descriptions: the files finish meanwhile.
     sink.end();
@@ -271,7 +276,7 @@ async fn scan_into_buckets(
         &stream.schema(),
         Arc::clone(&ctx.runtime_env().disk_manager),
         Arc::clone(budget),
-        plan.buckets,
+        plan.spools(),
         plan.spool_batch_rows,
     )?;
     while let Some(batch) = stream.next().await {
@@ -308,14 +313,11 @@ pub trait KeptRows {
 async fn merge_in_output_order(
     ctx: &SessionContext,
     schema: &SchemaRef,
-    runs: Vec<Spooled>,
+    plan: &BucketPlan,
+    runs: Vec<(usize, Spooled)>,
     sink: &mut impl KeptRows,
 ) -> Result<()> {
-    let partitions: Vec<Arc<dyn PartitionStream>> = runs
-        .into_iter()
-        .filter(|r| r.rows() > 0)
-        .map(|r| Arc::new(SpooledPartition::new(r)) as Arc<dyn PartitionStream>)
-        .collect();
+    let partitions = merge_partitions(schema, plan, runs);
     if partitions.is_empty() {
         return Ok(());
     }
@@ -329,6 +331,36 @@ async fn merge_in_output_order(
         sink.write(&batch?)?;
     }
     Ok(())
+}
+
+/// The runs (bucket number, kept rows) as the partitions of `ranked`, each in output
+/// order. Buckets that are ranges of keys (`plan.spread`) are laid end to end in one
+/// partition (range_runs.rs), so that only the bucket of the rows without a content
+/// hash, when it kept any, is merged with them row by row; other buckets are merged.
+fn merge_partitions(
+    schema: &SchemaRef,
+    plan: &BucketPlan,
+    mut runs: Vec<(usize, Spooled)>,
+) -> Vec<Arc<dyn PartitionStream>> {
+    runs.retain(|(_, r)| r.rows() > 0);
+    runs.sort_by_key(|(bucket, _)| *bucket);
+    let merged = |(_, r): (usize, Spooled)| -> Arc<dyn PartitionStream> {
+        Arc::new(SpooledPartition::spooled(r))
+    };
+    if plan.spread != Spread::Range || !range_runs::can_lay(schema) {
+        return runs.into_iter().map(merged).collect();
+    }
+    let (ranges, others): (Vec<_>, Vec<_>) = runs
+        .into_iter()
+        .partition(|(bucket, _)| *bucket < plan.buckets);
+    let laid = (!ranges.is_empty()).then(|| {
+        let ranges = ranges.into_iter().map(|(_, r)| r).collect();
+        Arc::new(range_runs::laid_end_to_end(Arc::clone(schema), ranges))
+            as Arc<dyn PartitionStream>
+    });
+    laid.into_iter()
+        .chain(others.into_iter().map(merged))
+        .collect()
 }
 
 /// The order each run is in (fates.sql), as output_order.sql asks for it: ascending,
@@ -363,13 +395,17 @@ async fn merge_plan(
             Ok(expr.sort(true, false))
         })
         .collect::<Result<Vec<_>>>()?;
+    let runs = partitions.len();
     let ranked = StreamingTable::try_new(Arc::clone(schema), partitions)?.with_sort_order(order);
     ctx.register_table("ranked", Arc::new(ranked))?;
-    Ok(ctx
-        .sql(sql::OUTPUT_ORDER)
-        .await?
-        .create_physical_plan()
-        .await?)
+    // Planned for no more partitions than there are runs: a single run (buckets laid end
+    // to end) would otherwise be dealt out round robin over the cores, only to be merged
+    // back into one.
+    let mut state = ctx.state();
+    let target = state.config().target_partitions().min(runs).max(1);
+    *state.config_mut() = state.config().clone().with_target_partitions(target);
+    let plan = state.create_logical_plan(sql::OUTPUT_ORDER).await?;
+    Ok(DataFrame::new(state, plan).create_physical_plan().await?)
 }
 
 /// The share of the memory limit the wide row store may keep in memory (one part in
@@ -423,7 +459,7 @@ fn wide_store(ctx: &SessionContext, buckets: &BucketPlan, writers: usize) -> Arc
         (limit / OPEN_SEGMENTS_SHARE_OF_LIMIT / open_segments).clamp(16 << 10, 4 << 20);
     Arc::new(WideStore::in_pool(budget, dir, reservation).grouped(
         buckets.buckets,
-        super::key_bucket::bucket_of,
+        buckets.spread.bucket_fn(),
         segment_bytes,
     ))
 }
@@ -599,6 +635,17 @@ mod tests {
         Option<&'static str>,
     );
 
+    /// The columns of a `Row`.
+    fn run_schema() -> SchemaRef {
+        let text = |name: &str| Field::new(name, DataType::Utf8, true);
+        Arc::new(Schema::new(vec![
+            text("corpus_source"),
+            text("src_sha256_unless_key"),
+            text("dedup_key"),
+            text("corpus_unless_source"),
+        ]))
+    }
+
     fn run(schema: &SchemaRef, rows: &[Row]) -> Run {
         let text = |f: fn(&Row) -> Option<&'static str>| -> Arc<dyn Array> {
             Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>()))
@@ -619,13 +666,7 @@ mod tests {
     /// corpus a row carried only as its key and its corpus_source come back.
     #[tokio::test]
     async fn runs_are_merged_in_output_order_with_their_hash_and_corpus_restored() {
-        let text = |name: &str| Field::new(name, DataType::Utf8, true);
-        let schema = Arc::new(Schema::new(vec![
-            text("corpus_source"),
-            text("src_sha256_unless_key"),
-            text("dedup_key"),
-            text("corpus_unless_source"),
-        ]));
+        let schema = run_schema();
         // In each run's order: by corpus_source, then the hash (the key where the row
         // carries none of its own), then the key.
         let first = run(
@@ -655,20 +696,126 @@ mod tests {
             "the runs are sorted again:\n{shown}"
         );
 
-        let batches = datafusion::physical_plan::collect(plan, ctx.task_ctx())
-            .await
-            .expect("merge");
-        let all = arrow::compute::concat_batches(&batches[0].schema(), &batches).expect("concat");
-        let strings = |name: &str| -> Vec<String> {
-            let c = cast(all.column_by_name(name).expect(name), &DataType::Utf8).expect("cast");
-            c.as_string::<i32>()
-                .iter()
-                .map(|v| v.unwrap_or("NULL").to_owned())
-                .collect()
-        };
+        let all = merge_output(plan, &ctx).await;
+        let strings = |name: &str| texts(&all, name);
         assert_eq!(strings("src_sha256"), ["", "k2", "k3", "k5", "k0", "k1"]);
         assert_eq!(strings("corpus"), ["a", "a", "a", "other", "b2", "b"]);
         assert!(all.column_by_name("src_sha256_unless_key").is_none());
         assert!(all.column_by_name("corpus_unless_source").is_none());
+    }
+
+    /// One run spooled, to disk (no budget), in batches of two rows.
+    fn spooled(dir: &std::path::Path, schema: &SchemaRef, rows: &[Row]) -> Spooled {
+        let (maker, _pool) = super::super::spool::test_maker(dir, Arc::clone(schema), 0);
+        let mut spool = maker.spool().in_batches_of(2);
+        spool.push(run(schema, rows).0).expect("push");
+        spool.finish().expect("finish")
+    }
+
+    /// What output_order.sql makes of `runs` (bucket number, rows) under `plan`: the
+    /// plan as shown, and the rows' src_sha256 and corpus.
+    async fn merged(
+        plan: &BucketPlan,
+        runs: &[(usize, &[Row])],
+    ) -> (usize, String, Vec<String>, Vec<String>) {
+        let schema = run_schema();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let runs = runs
+            .iter()
+            .map(|(bucket, rows)| (*bucket, spooled(dir.path(), &schema, rows)))
+            .collect();
+        let partitions = merge_partitions(&schema, plan, runs);
+        let count = partitions.len();
+        let ctx = SessionContext::new();
+        let merge = merge_plan(&ctx, &schema, partitions).await.expect("plan");
+        let shown = displayable(merge.as_ref()).indent(true).to_string();
+        let all = merge_output(merge, &ctx).await;
+        (
+            count,
+            shown,
+            texts(&all, "src_sha256"),
+            texts(&all, "corpus"),
+        )
+    }
+
+    /// Every row `plan` puts out, in one batch.
+    async fn merge_output(plan: Arc<dyn ExecutionPlan>, ctx: &SessionContext) -> RecordBatch {
+        let batches = datafusion::physical_plan::collect(plan, ctx.task_ctx())
+            .await
+            .expect("merge");
+        arrow::compute::concat_batches(&batches[0].schema(), &batches).expect("concat")
+    }
+
+    /// A column's values as text, NULL for a null.
+    fn texts(all: &RecordBatch, name: &str) -> Vec<String> {
+        let c = cast(all.column_by_name(name).expect(name), &DataType::Utf8).expect("cast");
+        c.as_string::<i32>()
+            .iter()
+            .map(|v| v.unwrap_or("NULL").to_owned())
+            .collect()
+    }
+
+    /// Buckets that are ranges of keys, each in output order: by corpus, then hash.
+    const LOW: &[Row] = &[
+        ("a", None, "1a", None),
+        ("a", None, "3b", None),
+        ("b", None, "2c", None),
+        ("c", None, "0d", Some("c0")),
+    ];
+    const HIGH: &[Row] = &[
+        ("a", None, "9e", None),
+        ("a", None, "af", None),
+        ("a", None, "b0", None),
+        ("c", None, "ff", None),
+    ];
+    /// Rows without a content hash: their key is not their hash.
+    const NO_HASH: &[Row] = &[
+        ("a", Some(""), "__nokey__/y/a", None),
+        ("b", None, "__nokey__/z/b", None),
+    ];
+
+    /// Range buckets go out one after the other within each corpus, with no merge and
+    /// no sort; the bucket of the rows without a hash is merged in when it has rows.
+    #[tokio::test]
+    async fn range_buckets_are_laid_end_to_end_and_rows_without_a_hash_merged_in() {
+        let by_range = BucketPlan::new(1 << 20, 1 << 30, 2).spread_by(Spread::Range);
+        assert_eq!(by_range.buckets, 2);
+
+        let (partitions, shown, hashes, corpora) =
+            merged(&by_range, &[(1, HIGH), (0, LOW), (2, &[])]).await;
+        assert_eq!(partitions, 1);
+        for operator in ["SortPreservingMergeExec", "SortExec:", "RepartitionExec"] {
+            assert!(!shown.contains(operator), "{operator}:\n{shown}");
+        }
+        assert_eq!(hashes, ["1a", "3b", "9e", "af", "b0", "2c", "0d", "ff"]);
+        assert_eq!(corpora, ["a", "a", "a", "a", "a", "b", "c0", "c"]);
+
+        let (partitions, shown, hashes, corpora) =
+            merged(&by_range, &[(2, NO_HASH), (1, HIGH), (0, LOW)]).await;
+        assert_eq!(partitions, 2);
+        assert!(shown.contains("SortPreservingMergeExec"), "{shown}");
+        assert_eq!(
+            hashes,
+            [
+                "",
+                "1a",
+                "3b",
+                "9e",
+                "af",
+                "b0",
+                "2c",
+                "__nokey__/z/b",
+                "0d",
+                "ff"
+            ]
+        );
+        assert_eq!(corpora, ["a", "a", "a", "a", "a", "a", "b", "b", "c0", "c"]);
+
+        // Spread by hash, the same runs are merged row by row, to the same order.
+        let by_hash = BucketPlan::new(1 << 20, 1 << 30, 2);
+        let (partitions, shown, hashes, _) = merged(&by_hash, &[(1, HIGH), (0, LOW)]).await;
+        assert_eq!(partitions, 2);
+        assert!(shown.contains("SortPreservingMergeExec"), "{shown}");
+        assert_eq!(hashes, ["1a", "3b", "9e", "af", "b0", "2c", "0d", "ff"]);
     }
 }

@@ -16,6 +16,7 @@ use arrow::datatypes::{Int32Type, SchemaRef};
 
 use datafusion::execution::disk_manager::DiskManager;
 
+use super::key_bucket::Spread;
 use super::spool::{Spool, SpoolBudget, SpoolMaker, Spooled};
 use crate::error::{Error, Result};
 use crate::loader::scan::BATCH_ROWS as SCAN_BATCH_ROWS;
@@ -79,6 +80,9 @@ pub struct BucketPlan {
     /// Handing each bucket its rows from the scan, rather than splitting every batch on
     /// one thread after the query, took a fifth off the wall time at 10M rows.
     pub split_scan: Option<usize>,
+    /// How keys are spread over the buckets (`key_bucket`): by range, the run has one
+    /// bucket more, for the rows without a content hash.
+    pub spread: Spread,
 }
 
 impl BucketPlan {
@@ -108,7 +112,18 @@ impl BucketPlan {
                     .min(SCAN_BATCH_ROWS),
             )
             .filter(|&rows| rows >= MIN_SPLIT_ROWS),
+            spread: Spread::Hash,
         }
+    }
+
+    /// The same plan, with the keys spread the `spread` way.
+    pub fn spread_by(self, spread: Spread) -> Self {
+        Self { spread, ..self }
+    }
+
+    /// Buckets the rows are split into (one more than `buckets` when spread by range).
+    pub fn spools(&self) -> usize {
+        self.spread.buckets(self.buckets)
     }
 }
 

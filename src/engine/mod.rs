@@ -5,6 +5,7 @@ pub mod aggregate;
 pub mod bucket_rows;
 pub mod bucketing;
 pub mod key_bucket;
+pub mod range_runs;
 pub mod ranking;
 pub mod results;
 pub mod runtime;

@@ -80,8 +80,8 @@ const WINNER_COLUMNS: [&str; 5] = [
 /// What ranking every bucket established.
 #[derive(Default)]
 pub struct Ranked {
-    /// Each bucket's kept rows, in output order.
-    pub runs: Vec<Spooled>,
+    /// Each bucket's kept rows, in output order, with the bucket's number.
+    pub runs: Vec<(usize, Spooled)>,
     /// Their schema (None when no bucket had a row).
     pub run_schema: Option<SchemaRef>,
     /// The fate of every row.
@@ -304,7 +304,7 @@ async fn rank_one(
     out.rejects.extend(rejected);
     out.run_schema
         .get_or_insert_with(|| Arc::clone(maker.schema()));
-    out.runs.push(run.finish()?);
+    out.runs.push((id, run.finish()?));
     // The next bucket registers its own rows under the same name.
     ctx.deregister_table("judged")?;
     Ok(())

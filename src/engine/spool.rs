@@ -273,42 +273,58 @@ impl Spooled {
     }
 }
 
-/// A spool as the one partition of a table, read once: its rows stream into the query
+/// A partition of a table that streams what it holds, once: its rows go into the query
 /// and each batch is let go once the query has taken it.
-pub struct SpooledPartition {
+pub struct ReadOnce<T> {
+    name: &'static str,
     schema: SchemaRef,
-    spooled: Mutex<Option<Spooled>>,
+    source: Mutex<Option<T>>,
+    open: fn(&SchemaRef, T) -> Result<SendableRecordBatchStream>,
 }
 
-impl SpooledPartition {
-    pub fn new(spooled: Spooled) -> Self {
+impl<T> ReadOnce<T> {
+    /// A partition of `schema` whose rows `open` streams from `source`; `name` shows in plans.
+    pub fn new(
+        name: &'static str,
+        schema: SchemaRef,
+        source: T,
+        open: fn(&SchemaRef, T) -> Result<SendableRecordBatchStream>,
+    ) -> Self {
         Self {
-            schema: Arc::clone(spooled.schema()),
-            spooled: Mutex::new(Some(spooled)),
+            name,
+            schema,
+            source: Mutex::new(Some(source)),
+            open,
         }
     }
 }
 
-impl std::fmt::Debug for SpooledPartition {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SpooledPartition")
+/// A spool as the one partition of a table.
+pub type SpooledPartition = ReadOnce<Spooled>;
+
+impl ReadOnce<Spooled> {
+    pub fn spooled(spooled: Spooled) -> Self {
+        let schema = Arc::clone(spooled.schema());
+        Self::new("SpooledPartition", schema, spooled, |_, s| s.stream())
     }
 }
 
-impl PartitionStream for SpooledPartition {
+impl<T> std::fmt::Debug for ReadOnce<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl<T: Send + 'static> PartitionStream for ReadOnce<T> {
     fn schema(&self) -> &SchemaRef {
         &self.schema
     }
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let spooled = self
-            .spooled
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        let stream = spooled
-            .ok_or_else(|| DataFusionError::Internal("a spool was read twice".into()))
-            .and_then(Spooled::stream);
+        let source = self.source.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let stream = source
+            .ok_or_else(|| DataFusionError::Internal(format!("{} was read twice", self.name)))
+            .and_then(|source| (self.open)(&self.schema, source));
         match stream {
             Ok(s) => s,
             Err(e) => Box::pin(RecordBatchStreamAdapter::new(
@@ -338,13 +354,32 @@ fn read_back(
     }))
 }
 
+/// For tests: spools of `schema` in `dir`, `budget_bytes` of them in memory, and the
+/// pool that budget is accounted in.
+#[cfg(test)]
+pub(crate) fn test_maker(
+    dir: &std::path::Path,
+    schema: SchemaRef,
+    budget_bytes: usize,
+) -> (SpoolMaker, Arc<dyn MemoryPool>) {
+    use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+    use datafusion::execution::memory_pool::GreedyMemoryPool;
+    let disk = Arc::new(
+        DiskManagerBuilder::default()
+            .with_mode(DiskManagerMode::Directories(vec![dir.to_path_buf()]))
+            .build()
+            .expect("disk manager"),
+    );
+    let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(1 << 30));
+    let budget = SpoolBudget::new(&pool, budget_bytes);
+    (SpoolMaker::new(disk, schema, budget), pool)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use arrow::array::{Int64Array, StringArray};
     use arrow::datatypes::{DataType, Field, Schema};
-    use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
-    use datafusion::execution::memory_pool::GreedyMemoryPool;
 
     fn batch(schema: &SchemaRef, from: i64, rows: i64) -> RecordBatch {
         let ids: Vec<i64> = (from..from + rows).collect();
@@ -364,15 +399,7 @@ mod tests {
             Field::new("id", DataType::Int64, false),
             Field::new("key", DataType::Utf8, false),
         ]));
-        let disk = Arc::new(
-            DiskManagerBuilder::default()
-                .with_mode(DiskManagerMode::Directories(vec![dir.to_path_buf()]))
-                .build()
-                .expect("disk manager"),
-        );
-        let pool: Arc<dyn MemoryPool> = Arc::new(GreedyMemoryPool::new(1 << 30));
-        let budget = SpoolBudget::new(&pool, budget_bytes);
-        (SpoolMaker::new(disk, schema, budget), pool)
+        test_maker(dir, schema, budget_bytes)
     }
 
     fn ids(batches: &[RecordBatch]) -> Vec<i64> {

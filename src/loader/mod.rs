@@ -5,6 +5,7 @@
 pub mod batch;
 pub mod fields;
 pub mod inputs;
+pub mod key_sample;
 mod rare_text;
 pub mod scan;
 pub mod wide;

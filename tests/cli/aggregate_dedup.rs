@@ -281,3 +281,108 @@ fn output_is_sorted_by_corpus_then_hash_then_key() {
         ]
     );
 }
+
+/// Three corpora's rows, the same in every run: lowercase hex hashes (as the adapters
+/// write them), many shared across and within corpora with tied spreads, rows without
+/// a hash (empty or null), and a few keys of other shapes among the hex ones.
+fn mixed_keys(corpus: &str, seed: usize) -> String {
+    let mut text = String::new();
+    for i in 0..6000 {
+        // A fifth of the clips are in every corpus, and some twice in one.
+        let clip = if i % 5 == 0 {
+            i % 1200
+        } else {
+            seed * 100_000 + i
+        };
+        let sha = match i % 211 {
+            0 => String::new(),
+            1 => "ZZZZ-not-hex".to_owned(),
+            2 => format!("__nokey__/clip{clip}.mp4/{corpus}"),
+            3 => "0a:".to_owned(),
+            _ => sha256_of(&clip.to_string()),
+        };
+        let mut r = with(
+            row(&sha, corpus, json!(1.0 + (i % 300) as f64 / 100.0)),
+            "mos_std_dev",
+            json!((i % 7) as f64 / 10.0),
+        );
+        r = with(r, "src", json!(format!("clip{clip}.mp4")));
+        if i % 307 == 0 {
+            r = with(r, "src_sha256", Value::Null);
+        }
+        text.push_str(&format!("{r}\n"));
+    }
+    text
+}
+
+fn sha256_of(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The run spreads keys over its buckets by range when the first content hashes of the
+/// inputs are lowercase hex, else by a hash (README, "Scan into buckets"); the rows it
+/// keeps and their order are the same bytes either way. Each shard starts with rows
+/// of a corpus no scale knows (dropped whichever way), whose hashes are what the run
+/// looks at to choose: hex in one run, names in the other.
+#[test]
+fn buckets_by_range_or_by_hash_keep_the_same_rows_in_the_same_order() {
+    let runs = [("range", true), ("hash", false)].map(|(name, hex)| {
+        let s = Scratch::new();
+        let shards: Vec<_> = ["konvid-1k", "lsvq", "youtube-ugc"]
+            .iter()
+            .enumerate()
+            .map(|(n, corpus)| {
+                let mut text = String::new();
+                for i in 0..300 {
+                    let sha = if hex {
+                        sha256_of(&format!("padding{i}"))
+                    } else {
+                        format!("padding-{i}")
+                    };
+                    text.push_str(&format!("{}\n", row(&sha, "no-such-corpus", json!(3.0))));
+                }
+                text.push_str(&mixed_keys(corpus, n));
+                s.shard_text(&format!("{corpus}.jsonl"), &text)
+            })
+            .collect();
+        let inputs: Vec<&std::path::Path> = shards.iter().map(|p| p.as_path()).collect();
+        // A small limit: the rows go to several buckets.
+        let out = s
+            .aggregate(&inputs, &["--memory-limit", "32M", "--log-level", "debug"])
+            .ok();
+        let plan = out
+            .stderr
+            .lines()
+            .find(|l| l.contains("BucketPlan"))
+            .unwrap_or_default()
+            .to_owned();
+        (name, s, out, plan)
+    });
+    let [
+        (_, _range_dir, by_range, range_plan),
+        (_, _hash_dir, by_hash, hash_plan),
+    ] = runs;
+    assert!(range_plan.contains("spread: Range"), "{range_plan}");
+    assert!(hash_plan.contains("spread: Hash"), "{hash_plan}");
+    for plan in [&range_plan, &hash_plan] {
+        assert!(
+            !plan.contains("buckets: 2,"),
+            "one bucket per core only: {plan}"
+        );
+    }
+    assert_eq!(by_range.text(), by_hash.text());
+    assert_eq!(
+        by_range.manifest()["counters"],
+        by_hash.manifest()["counters"]
+    );
+    // Cross-corpus duplicates, same-corpus repeats and rows without a hash were there.
+    for counter in ["cross_corpus_dedups", "same_corpus_dups"] {
+        assert!(by_range.counter(counter) > 100, "{counter}");
+    }
+    assert!(by_range.text().contains("\"src_sha256\": \"\""));
+    assert!(by_range.text().contains("ZZZZ-not-hex"));
+}
