@@ -46,25 +46,31 @@ pub fn laid_end_to_end(schema: SchemaRef, runs: Vec<Spooled>) -> ReadOnce<Vec<Sp
     })
 }
 
-/// One run being read: its stream, its current batch, and the first row not yet handed on.
+/// One run being read: its stream (None once it has ended), its current batch, and the
+/// first row not yet handed on.
 struct Cursor {
-    stream: SendableRecordBatchStream,
+    stream: Option<SendableRecordBatchStream>,
     batch: Option<RecordBatch>,
     at: usize,
 }
 
 impl Cursor {
     /// The current batch with rows left, reading the next when the last is used up;
-    /// None at the run's end.
+    /// None at the run's end. An ended run's stream is dropped there and then, and with
+    /// it its file and the memory its spool held, and it is never polled again.
     async fn head(&mut self) -> DfResult<Option<RecordBatch>> {
         while self.batch.as_ref().is_none_or(|b| self.at >= b.num_rows()) {
-            match self.stream.next().await.transpose()? {
+            let Some(stream) = self.stream.as_mut() else {
+                return Ok(None);
+            };
+            match stream.next().await.transpose()? {
                 Some(b) => {
                     self.batch = Some(b);
                     self.at = 0;
                 }
                 None => {
                     self.batch = None;
+                    self.stream = None;
                     return Ok(None);
                 }
             }
@@ -113,7 +119,7 @@ impl Laying {
             .into_iter()
             .map(|run| {
                 Ok(Cursor {
-                    stream: run.stream()?,
+                    stream: Some(run.stream()?),
                     batch: None,
                     at: 0,
                 })
