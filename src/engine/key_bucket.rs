@@ -47,12 +47,7 @@ impl Spread {
             Spread::Range => count.max(1) + 1,
         }
     }
-}
 
-/// Cells a sample of keys is counted into to judge how even the ranges would be.
-const SAMPLE_CELLS: u64 = 16;
-
-impl Spread {
     /// The spread for keys like `sample` (the first content hashes of the inputs): by
     /// range when nine in ten are lowercase hex and no sixteenth of the ranges holds
     /// more than a quarter of them (about four times its share, a handful more for
@@ -62,12 +57,7 @@ impl Spread {
         let n = sample.len();
         let hex = sample
             .iter()
-            .filter(|k| {
-                k.len() >= 4
-                    && k.bytes()
-                        .take(4)
-                        .all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
-            })
+            .filter(|k| k.len() >= 4 && k.bytes().take(4).all(|c| hex_digit(c).is_some()))
             .count();
         let mut cells = [0usize; SAMPLE_CELLS as usize];
         for k in sample {
@@ -85,6 +75,9 @@ impl Spread {
         }
     }
 }
+
+/// Cells a sample of keys is counted into to judge how even the ranges would be.
+const SAMPLE_CELLS: u64 = 16;
 
 /// The UDF to register on a session, spreading keys over `count` buckets (at least one)
 /// the `spread` way.
@@ -152,12 +145,11 @@ fn hex_prefix(key: &[u8]) -> u16 {
     for i in 0..4 {
         // The character's digit, and what stands for the characters after it when they
         // no longer matter (None while they do).
-        let (digit, fill) = match key.get(i) {
-            Some(&c @ b'0'..=b'9') => (u32::from(c - b'0'), None),
-            Some(&c @ b'a'..=b'f') => (u32::from(c - b'a') + 10, None),
+        let (digit, fill) = match key.get(i).map(|&c| (c, hex_digit(c))) {
+            Some((_, Some(digit))) => (digit, None),
             None => (0, Some(0)),
-            Some(&c) if c < b'0' => (0, Some(0)),
-            Some(&c) if c < b'a' => (9, Some(15)),
+            Some((c, None)) if c < b'0' => (0, Some(0)),
+            Some((c, None)) if c < b'a' => (9, Some(15)),
             Some(_) => (15, Some(15)),
         };
         value = value * 16 + digit;
@@ -169,6 +161,15 @@ fn hex_prefix(key: &[u8]) -> u16 {
         }
     }
     value as u16
+}
+
+/// The value of a lowercase hex digit.
+fn hex_digit(c: u8) -> Option<u32> {
+    match c {
+        b'0'..=b'9' => Some(u32::from(c - b'0')),
+        b'a'..=b'f' => Some(u32::from(c - b'a') + 10),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
