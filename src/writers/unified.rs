@@ -13,8 +13,12 @@ use super::parquet::UnifiedParquetWriter;
 use super::unified_schema::conform;
 use crate::error::{Error, Result};
 
-/// Batches in flight per writer; enough to keep both busy, small enough to bound memory.
-const QUEUE: usize = 4;
+/// Batches in flight per writer. Both files are fed the same batches in turn, so a
+/// writer that runs ahead waits for the other once its queue is empty: with 4, the
+/// Parquet writer (the last to finish on the realistic set) sat idle whenever the JSONL
+/// writer fell a few batches behind, and the run took 2 % longer. The batches are
+/// shared by both queues, and 16 of them (a few MiB) left the peak RSS the same.
+const QUEUE: usize = 16;
 
 /// A writer of unified rows that can run on its own thread.
 pub trait RowFile: Send + 'static {
