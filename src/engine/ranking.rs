@@ -201,7 +201,7 @@ async fn rank_one(
     // The bucket's rows are held in the worker's pool while it is ranked, a bucket being
     // sized to a sixth of it (bucketing.rs); the queries read the columns they need.
     let Bucket { id, rows, wide } = bucket;
-    let rows = BucketRows::read(rows, &ctx.runtime_env().memory_pool).await?;
+    let mut rows = BucketRows::read(rows, &ctx.runtime_env().memory_pool).await?;
     ctx.register_table("bucket_rows", Arc::new(rows.table()?))?;
     // Two queries: fates.sql reads the bucket in dedup order twice (its contested rows,
     // the others), which as a view would sort it twice.
@@ -242,6 +242,7 @@ async fn rank_one(
     // The run's columns the query did not return, and where the descriptive fields are.
     let (ordered, from_bucket) = RUN_COLUMNS.split_at(RUN_COLUMNS_ORDERED);
     let from_bucket: Vec<&str> = from_bucket.iter().copied().chain(["row_ref"]).collect();
+    rows.hold_whole(&from_bucket)?;
     while let Some(batch) = stream.next().await {
         let batch = batch?;
         let fate = cast(column(&batch, "fate")?, &DataType::Utf8)?;
