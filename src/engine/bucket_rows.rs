@@ -9,9 +9,8 @@
 //! The columns the runs and the rejects ledger need are then gathered here, once, for
 //! the rows that need them, in the order the queries gave.
 
-use std::sync::Arc;
-
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, RecordBatch, UInt32Array};
 use arrow::compute::{concat, interleave, take};
@@ -138,46 +137,38 @@ impl BucketRows {
 
     /// The columns `names` of the rows numbered `rows`, in that order.
     pub fn gather(&self, rows: &UInt32Array, names: &[&str]) -> Result<Vec<ArrayRef>> {
-        if let Some(max) = rows.values().iter().max()
-            && *max >= self.total
+        if let Some(&max) = rows.values().iter().max()
+            && max >= self.total
         {
             return Err(Error::Internal(format!(
                 "bucket row {max} named, of {} rows",
                 self.total
             )));
         }
-        let whole = |name: &str| -> Option<ArrayRef> {
-            match self.batches.as_slice() {
+        // Taken when every column is in one array: joined, or the bucket's one batch.
+        let whole: Option<Vec<ArrayRef>> = names
+            .iter()
+            .map(|&name| match self.batches.as_slice() {
                 [only] => only.column_by_name(name).cloned(),
                 _ => self.whole.get(name).cloned(),
-            }
-        };
-        if names.iter().all(|&name| whole(name).is_some()) {
-            return names
+            })
+            .collect();
+        if let Some(columns) = whole {
+            return columns
                 .iter()
-                .map(|&name| {
-                    let column =
-                        whole(name).ok_or_else(|| Error::Internal(format!("no column {name}")))?;
-                    Ok(take(&column, rows, None)?)
-                })
+                .map(|column| Ok(take(column, rows, None)?))
                 .collect();
         }
         let places: Vec<(usize, usize)> = rows
             .values()
             .iter()
             .map(|&row| {
-                if row >= self.total {
-                    return Err(Error::Internal(format!(
-                        "bucket row {row} named, of {} rows",
-                        self.total
-                    )));
-                }
                 // The last batch that starts at or before the row (an empty batch
                 // starts where the next one does, and holds none).
                 let batch = self.starts.partition_point(|&start| start <= row) - 1;
-                Ok((batch, (row - self.starts[batch]) as usize))
+                (batch, (row - self.starts[batch]) as usize)
             })
-            .collect::<Result<_>>()?;
+            .collect();
         names
             .iter()
             .map(|name| {
