@@ -35,9 +35,7 @@ impl Storage {
             Storage::Plain
         }
     }
-}
 
-impl Storage {
     /// Tells the storage of the file at `path` from its first bytes.
     pub fn of_file(path: &Path) -> io::Result<Self> {
         let mut head = [0u8; 4];

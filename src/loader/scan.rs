@@ -3,7 +3,7 @@
 //! parse those blocks in parallel into `shards` record batches.
 
 use crate::file_bytes::ReadCounts;
-use crate::shard_file::ShardReader;
+use crate::shard_file::{ShardReader, read_up_to};
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -291,7 +291,7 @@ impl<R: Read> LineBlocks<R> {
                 buf
             };
             buf.resize(start + chunk, 0);
-            let n = read_full(&mut self.reader, &mut buf[start..start + chunk])?;
+            let n = read_up_to(&mut self.reader, &mut buf[start..start + chunk])?;
             buf.truncate(start + n);
             self.done = n == 0;
             let cut = if self.done {
@@ -326,20 +326,6 @@ impl<R: Read> LineBlocks<R> {
     pub(crate) fn into_reader(self) -> R {
         self.reader
     }
-}
-
-/// Fills `buf` as far as the reader goes; fewer bytes only at its end.
-fn read_full(file: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 /// Calls `f` with every non-blank line of a block and its 1-based number.
