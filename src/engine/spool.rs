@@ -421,10 +421,14 @@ impl<R: Read> SpoolReader<R> {
                     )));
                 }
             }
-            // The whole message in one buffer, as the decoder reads it: the length, the
-            // metadata, then the body, read into memory that is not zeroed first.
-            let head = 4 + meta_len;
+            // The whole message in one buffer, as the decoder reads it: the continuation
+            // marker and the length, the metadata, then the body, read into memory that
+            // is not zeroed first. With the marker, the body starts 8-byte aligned (the
+            // writer pads the metadata to that), so the columns are slices of this
+            // buffer: without it, arrow would copy every misaligned column.
+            let head = CONTINUATION.len() + word.len() + meta_len;
             let mut whole = Vec::with_capacity(head + body_len);
+            whole.extend_from_slice(&CONTINUATION);
             whole.extend_from_slice(&word);
             whole.extend_from_slice(&self.meta);
             let read = (&mut self.reader)
@@ -617,6 +621,17 @@ mod tests {
         assert_eq!(whole.len(), 3);
         let whole: Vec<RecordBatch> = whole.into_iter().map(|b| b.expect("batch")).collect();
         assert_eq!(ids(&whole), (0..300).collect::<Vec<_>>());
+        // Each batch's columns are slices of the one buffer its message was read into,
+        // not copies: arrow copies a column whose start is not aligned for its type.
+        for b in &whole {
+            let ids = b.column(0).to_data().buffers()[0].clone();
+            let offsets = b.column(1).to_data().buffers()[0].clone();
+            assert!(
+                ids.capacity() > ids.len() + offsets.len(),
+                "a copy of its own"
+            );
+            assert_eq!(ids.capacity(), offsets.capacity(), "one message's buffer");
+        }
         // Cut inside the last batch's body, and just before the end marker: the rows read
         // so far come back, then an error, never a quiet end.
         for cut in [bytes.len() - 100, bytes.len() - 8] {
