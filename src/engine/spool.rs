@@ -363,8 +363,8 @@ fn read_back(
 /// at a time.
 ///
 /// Why not arrow's `StreamReader`: it zeroes each message's memory before reading the
-/// message into it (a tenth of reading a spool back, measured at 3M rows), and checks
-/// every text of it for UTF-8 again. Here each message is read into memory that is not
+/// message into it (most of the time reading spools back took, measured at 3M rows),
+/// and checks every text of it for UTF-8 again. Here each message is read into memory that is not
 /// zeroed first, and decoded as it was written.
 struct SpoolReader<R> {
     reader: R,
@@ -439,7 +439,12 @@ impl<R: Read> SpoolReader<R> {
                     "a spool's file ends inside a message ({read} of {body_len} bytes)"
                 )));
             }
-            let block = Block::new(0, head as i32, body_len as i64);
+            let block = Block::new(
+                0,
+                i32::try_from(head)
+                    .map_err(|_| spool_error("a spool's message header is too long".into()))?,
+                message.bodyLength(),
+            );
             if let Some(batch) = self
                 .decoder
                 .read_record_batch(&block, &Buffer::from_vec(whole))?
