@@ -45,7 +45,9 @@ SELECT
     r.corpus_number,
     r.src_sha256_unless_key,
     -- The row's place in dedup order: fates.sql orders the rows of a contested key by
-    -- it, which is by spread, then input, then line.
+    -- it, which is by spread, then input, then line; fates_by_rank.sql the kept rows of
+    -- a corpus, which is by key. It is also the row's place in this result, plus one:
+    -- the ranking reads the kept rows' texts off it by rank (src/engine/ranking.rs).
     ROW_NUMBER() OVER dedup_order AS dedup_rank,
     -- A dedup key is never NULL (unified.sql), so the first row's missing neighbour
     -- counts as another key.

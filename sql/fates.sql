@@ -1,4 +1,4 @@
--- fates: what happens to every row of one bucket of dedup keys, in output order.
+-- fates: what happens to every row of one bucket of dedup keys.
 --
 -- `judged` is the bucket in dedup order (dedup_order.sql): each row knows whether it
 -- won its key and whether its key is contested. A row that cannot be used keeps its
@@ -9,10 +9,11 @@
 -- Only the contested rows (a few in a hundred) are sorted by corpus within their key,
 -- to read each corpus's best row off its neighbour (LAG).
 --
--- The result is each row's number in its bucket and its fate, in output order, with
--- the columns that order it (the sort carries them anyway): the ranking fetches the
--- rest of the rows it writes or reports by that number (src/engine/bucket_rows.rs),
--- so the sorts here carry only what decides.
+-- The result is each row's number in its bucket and its fate, with the columns that
+-- put the rows in output order (the ranking registers it as `bucket_fates`, and
+-- fates_by_rank.sql or fates_by_text.sql puts it in that order).
+-- The ranking fetches the rest of the rows it writes or reports by that number
+-- (src/engine/bucket_rows.rs), so the sort carries only what decides.
 WITH contested AS (
     SELECT
         j.*,
@@ -27,7 +28,8 @@ WITH contested AS (
 ),
 fated AS (
     SELECT
-        c.bucket_row, c.corpus_source, c.corpus_number, c.src_sha256_unless_key, c.dedup_key,
+        c.bucket_row, c.dedup_rank, c.corpus_source, c.corpus_number,
+        c.src_sha256_unless_key, c.dedup_key,
         CASE
             WHEN c.is_winner THEN 'kept'
             -- First of its corpus within the key, and not the winner: the winner's own
@@ -39,21 +41,13 @@ fated AS (
     FROM contested AS c
     UNION ALL
     SELECT
-        j.bucket_row, j.corpus_source, j.corpus_number, j.src_sha256_unless_key, j.dedup_key,
+        j.bucket_row, j.dedup_rank, j.corpus_source, j.corpus_number,
+        j.src_sha256_unless_key, j.dedup_key,
         -- Uncontested and usable: the only usable row of its key, so its winner.
         COALESCE(j.drop_reason, 'kept') AS fate
     FROM judged AS j
     WHERE NOT j.contested
 )
--- Byte-wise by (corpus_source, src_sha256, dedup_key), as the reference sorts its
--- output; output_order.sql merges the buckets, and puts the hash back.
--- sort_prefix(corpus_number, hash) sorts as (corpus_source, hash) does for every row
--- of a corpus the scales table knows, and decides most comparisons with one integer
--- comparison (see unified.sql and src/engine/sort_prefix.rs). The other rows are all
--- dropped, and their place here changes nothing: only the kept rows' order is used.
-SELECT bucket_row, fate, corpus_source, src_sha256_unless_key, dedup_key
+SELECT
+    bucket_row, fate, dedup_rank, corpus_source, corpus_number, src_sha256_unless_key, dedup_key
 FROM fated
-ORDER BY sort_prefix(corpus_number, COALESCE(src_sha256_unless_key, dedup_key)),
-         corpus_source,
-         COALESCE(src_sha256_unless_key, dedup_key),
-         dedup_key

@@ -114,9 +114,9 @@ pub struct Plan {
 /// `rows_parsed()` (the progress bar does).
 ///
 /// Three steps: the scan splits the narrow rows into buckets of keys (bucketed.sql);
-/// each bucket is ranked on its own, on every core (fates.sql), and its kept rows get
-/// their wide fields; the buckets' kept rows are merged in output order
-/// (output_order.sql).
+/// each bucket is ranked on its own, on every core (dedup_order.sql, fates.sql), and
+/// its kept rows get their wide fields; the buckets' kept rows are merged in output
+/// order (output_order.sql).
 pub async fn run_observed(
     ctx: &SessionContext,
     inputs: Arc<Vec<InputFile>>,
@@ -363,8 +363,8 @@ fn merge_partitions(
         .collect()
 }
 
-/// The order each run is in (fates.sql), as output_order.sql asks for it: ascending,
-/// nulls last.
+/// The order each run is in (fates_by_rank.sql, fates_by_text.sql), as
+/// output_order.sql asks for it: ascending, nulls last.
 const RUN_ORDER: [&str; 3] = [
     "corpus_source",
     "COALESCE(src_sha256_unless_key, dedup_key)",

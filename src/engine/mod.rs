@@ -26,6 +26,8 @@ pub mod sql {
     pub const BUCKETED: &str = include_str!("../../sql/bucketed.sql");
     pub const DEDUP_ORDER: &str = include_str!("../../sql/dedup_order.sql");
     pub const FATES: &str = include_str!("../../sql/fates.sql");
+    pub const FATES_BY_RANK: &str = include_str!("../../sql/fates_by_rank.sql");
+    pub const FATES_BY_TEXT: &str = include_str!("../../sql/fates_by_text.sql");
     pub const OUTPUT_ORDER: &str = include_str!("../../sql/output_order.sql");
     pub const COUNTERS: &str = include_str!("../../sql/counters.sql");
     pub const REJECTS: &str = include_str!("../../sql/rejects.sql");

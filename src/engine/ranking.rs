@@ -1,5 +1,6 @@
-//! Ranking the buckets: `dedup_order.sql`, then `fates.sql`, over each bucket's rows,
-//! on every core at once.
+//! Ranking the buckets: `dedup_order.sql`, then `fates.sql` put in output order by
+//! `fates_by_rank.sql` or `fates_by_text.sql`, over each bucket's rows, on every core
+//! at once.
 //!
 //! Each worker has its own session with a fixed part of the memory limit (a pool of
 //! its own), so one worker's sorts can never starve the other's: a bucket is sized to
@@ -16,7 +17,7 @@ use std::sync::{Arc, Mutex};
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, UInt32Array};
 use arrow::compute::{and_not, cast, concat_batches, filter, filter_record_batch, not, or, take};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt32Type, UInt64Type};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt8Type, UInt32Type, UInt64Type};
 use datafusion::datasource::MemTable;
 use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryConsumer};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -47,9 +48,9 @@ const REJECT_COLUMNS: [&str; 9] = [
 ];
 /// The columns of kept rows the final merge and the writers need from the ranking: the
 /// output order (output_order.sql) and the fields a unified row takes from the query;
-/// the descriptive fields follow them (`wide_fields`), gathered through `row_ref`. At
-/// 10M rows the runs are spooled to disk and read back; the lineage and the fate
-/// columns would add an eighth to those bytes.
+/// the descriptive fields follow them (`wide_fields`), gathered through `row_ref`. At 10M rows the runs are spooled to
+/// disk and read back; the lineage and the fate columns would add an eighth to those
+/// bytes.
 const RUN_COLUMNS: [&str; 8] = [
     "corpus_source",
     "src_sha256_unless_key",
@@ -60,9 +61,14 @@ const RUN_COLUMNS: [&str; 8] = [
     "mos_native_scale",
     "mos_std_dev",
 ];
-/// Those of `RUN_COLUMNS` that fates.sql returns in output order (they order it), first
-/// in `RUN_COLUMNS`; the others are gathered from the bucket's rows by number.
-const RUN_COLUMNS_ORDERED: usize = 3;
+/// Those of `RUN_COLUMNS` that the bucket in dedup order (dedup_order.sql) holds, first
+/// in `RUN_COLUMNS`: taken from it by dedup rank, the others from the bucket's rows by
+/// number. (In dedup order, a corpus's kept rows are read front to back, and these
+/// columns need not be joined across the bucket's batches first.)
+const RUN_COLUMNS_JUDGED: usize = 3;
+/// The corpus number of every corpus past the 254th (unified.sql): such corpora share
+/// it, so it does not order them.
+const UNNUMBERED_CORPUS: u8 = 255;
 /// The fates of the rows that lost to a duplicate (fates.sql).
 const DUPLICATE_FATES: [&str; 2] = [
     Reason::CrossCorpusDup.as_str(),
@@ -174,8 +180,9 @@ fn worker_session(main: &SessionContext, plan: &BucketPlan) -> Result<SessionCon
     // A bucket is sized to fit: one sort of all its rows beats sorting each batch and
     // merging them (DataFusion's default above 1 MiB); 20 % faster ranking at 10M rows.
     execution.sort_in_place_threshold_bytes = plan.worker_memory;
-    // fates.sql orders the union of its two parts: one sort of the union, rather than a
-    // sort of each part and a merge that copies every row once more (6 % less CPU).
+    // The fates (fates.sql) are the union of two parts, put in output order: one sort of
+    // the union, rather than a sort of each part and a merge that copies every row once
+    // more (6 % less CPU).
     config.options_mut().optimizer.repartition_sorts = false;
     let ctx = SessionContext::new_with_config_rt(config, runtime);
     ctx.register_udf(super::sort_prefix::udf());
@@ -203,16 +210,29 @@ async fn rank_one(
     let Bucket { id, rows, wide } = bucket;
     let mut rows = BucketRows::read(rows, &ctx.runtime_env().memory_pool).await?;
     ctx.register_table("bucket_rows", Arc::new(rows.table()?))?;
-    // Two queries: fates.sql reads the bucket in dedup order twice (its contested rows,
-    // the others), which as a view would sort it twice.
+    // The bucket in dedup order, held: fates.sql reads it twice (its contested rows, the
+    // others), which as a view would sort it twice, and the kept rows' texts are taken
+    // from it by rank.
     let judged = in_one_batch(ctx, rows.row_count(), sql::DEDUP_ORDER).await?;
     let judged_schema = Arc::clone(judged.schema().inner());
-    let judged = judged.collect().await?;
+    let judged = InDedupOrder::new(&judged_schema, judged.collect().await?)?;
+    let output_order = if in_output_order_by_rank(&judged.rows)? {
+        sql::FATES_BY_RANK
+    } else {
+        sql::FATES_BY_TEXT
+    };
     ctx.deregister_table("bucket_rows")?;
     ctx.register_table(
         "judged",
-        Arc::new(MemTable::try_new(judged_schema, vec![judged])?),
+        Arc::new(MemTable::try_new(
+            judged_schema,
+            vec![vec![judged.rows.clone()]],
+        )?),
     )?;
+    // The fates, put in output order by their corpus number and dedup rank where that is
+    // the output order, else by their texts.
+    let fates = ctx.sql(sql::FATES).await?.into_view();
+    ctx.register_table("bucket_fates", fates)?;
     // The bucket's staged records, read whole while the pool has room for them (each
     // kept row is then gathered from memory, not read on its own).
     let held = MemoryConsumer::new("WideGroup").register(&ctx.runtime_env().memory_pool);
@@ -221,8 +241,8 @@ async fn rank_one(
         Err(_) => None,
     };
     held.resize(loaded.as_ref().map_or(0, LoadedGroup::bytes));
-    // Each row's number in the bucket and its fate, in output order.
-    let mut stream = in_one_batch(ctx, rows.row_count(), sql::FATES)
+    // Each row's number in the bucket, its dedup rank and its fate, in output order.
+    let mut stream = in_one_batch(ctx, rows.row_count(), output_order)
         .await?
         .execute_stream()
         .await?;
@@ -239,21 +259,21 @@ async fn rank_one(
     // One batch per bucket for what is kept until the end of the run: many small
     // long-lived batches would cost more in overhead than in data.
     let (mut fates, mut rejects, mut winners) = (Vec::new(), Vec::new(), Vec::new());
-    // The run's columns the query did not return, and where the descriptive fields are.
-    let (ordered, from_bucket) = RUN_COLUMNS.split_at(RUN_COLUMNS_ORDERED);
+    // The run's columns, and where the descriptive fields are.
+    let (from_judged, from_bucket) = RUN_COLUMNS.split_at(RUN_COLUMNS_JUDGED);
     let from_bucket: Vec<&str> = from_bucket.iter().copied().chain(["row_ref"]).collect();
     rows.hold_whole(&from_bucket)?;
     while let Some(batch) = stream.next().await {
         let batch = batch?;
         let fate = cast(column(&batch, "fate")?, &DataType::Utf8)?;
         let numbers = cast(column(&batch, BUCKET_ROW)?, &DataType::UInt32)?;
+        let ranks = cast(column(&batch, "dedup_rank")?, &DataType::UInt64)?;
         let kept_mask = arrow::compute::kernels::cmp::eq(&fate, &StringArray::new_scalar("kept"))?;
-        // Where the kept rows are in this batch, and their numbers in the bucket.
-        let places = UInt32Array::from_iter_values(0..batch.num_rows() as u32);
-        let kept_at = filter(&places, &kept_mask)?;
-        let kept_at = kept_at.as_primitive::<UInt32Type>();
-        let kept = take(&numbers, kept_at, None)?;
+        // The kept rows' numbers in the bucket, in output order.
+        let kept = filter(&numbers, &kept_mask)?;
         let kept = kept.as_primitive::<UInt32Type>();
+        let kept_ranks = filter(&ranks, &kept_mask)?;
+        let kept_ranks = kept_ranks.as_primitive::<UInt64Type>();
         if explain_duplicates && !kept.is_empty() {
             winners.push(winner_batch(&rows, kept)?);
         }
@@ -261,16 +281,11 @@ async fn rank_one(
         // the merge's memory account, so each piece is built at the size the merge reads.
         for at in (0..kept.len()).step_by(run_batch_rows.max(1)) {
             let len = run_batch_rows.min(kept.len() - at);
-            let here = kept_at.slice(at, len);
-            let columns = ordered
-                .iter()
-                .map(|name| Ok(take(column(&batch, name)?, &here, None)?))
-                .chain(
-                    rows.gather(&kept.slice(at, len), &from_bucket)?
-                        .into_iter()
-                        .map(Ok),
-                )
-                .collect::<Result<Vec<_>>>()?;
+            let columns = judged
+                .take_by_rank(&kept_ranks.slice(at, len), from_judged)?
+                .into_iter()
+                .chain(rows.gather(&kept.slice(at, len), &from_bucket)?)
+                .collect();
             run.push(with_wide_columns(
                 columns,
                 wide,
@@ -306,9 +321,76 @@ async fn rank_one(
     out.run_schema
         .get_or_insert_with(|| Arc::clone(maker.schema()));
     out.runs.push((id, run.finish()?));
-    // The next bucket registers its own rows under the same name.
+    // The next bucket registers its own rows under the same names.
+    ctx.deregister_table("bucket_fates")?;
     ctx.deregister_table("judged")?;
     Ok(())
+}
+
+/// A bucket in dedup order (dedup_order.sql's result), as one batch: its row at place `p`
+/// has the dedup rank `p + 1`.
+struct InDedupOrder {
+    rows: RecordBatch,
+}
+
+impl InDedupOrder {
+    /// The query's batches (`batches`, of `schema`), checked to be in rank order.
+    fn new(schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<Self> {
+        // One batch already (`in_one_batch`), unless the bucket had no row.
+        let rows = match <[RecordBatch; 1]>::try_from(batches) {
+            Ok([one]) => one,
+            Err(several) => concat_batches(schema, &several)?,
+        };
+        let ranks = cast(column(&rows, "dedup_rank")?, &DataType::UInt64)?;
+        let in_order = ranks
+            .as_primitive::<UInt64Type>()
+            .iter()
+            .zip(1..)
+            .all(|(rank, place)| rank == Some(place));
+        if !in_order {
+            return Err(Error::Internal(
+                "the bucket in dedup order came out of rank order".into(),
+            ));
+        }
+        Ok(Self { rows })
+    }
+
+    /// The columns `names` of the rows ranked `ranks`, in that order.
+    fn take_by_rank(
+        &self,
+        ranks: &arrow::array::UInt64Array,
+        names: &[&str],
+    ) -> Result<Vec<ArrayRef>> {
+        let places: UInt32Array = ranks
+            .iter()
+            .map(|rank| {
+                rank.and_then(|r| u32::try_from(r.checked_sub(1)?).ok())
+                    .filter(|&p| (p as usize) < self.rows.num_rows())
+                    .ok_or_else(|| Error::Internal(format!("no row ranked {rank:?}")))
+            })
+            .collect::<Result<Vec<u32>>>()?
+            .into();
+        names
+            .iter()
+            .map(|name| Ok(take(column(&self.rows, name)?, &places, None)?))
+            .collect()
+    }
+}
+
+/// Whether a bucket's kept rows, put in order by corpus number and dedup rank
+/// (fates_by_rank.sql), are in output order: when every usable row of `judged` (the
+/// bucket in dedup order, dedup_order.sql) has its content hash as its dedup key and
+/// its corpus a number of its own. Then within a corpus, dedup rank orders the kept rows
+/// by key, which is their content hash. (A bucket whose kept rows a corpus number does
+/// not tell apart, or whose hashes are not its keys, is put in order by its texts.)
+fn in_output_order_by_rank(judged: &RecordBatch) -> Result<bool> {
+    let reason = column(judged, "drop_reason")?;
+    let hash = column(judged, "src_sha256_unless_key")?;
+    let corpus = cast(column(judged, "corpus_number")?, &DataType::UInt8)?;
+    let corpus = corpus.as_primitive::<UInt8Type>();
+    Ok((0..judged.num_rows())
+        .filter(|&i| reason.is_null(i))
+        .all(|i| hash.is_null(i) && corpus.is_valid(i) && corpus.value(i) != UNNUMBERED_CORPUS))
 }
 
 /// `query` planned to hand on the bucket's rows in one batch wherever it can.
@@ -651,6 +733,82 @@ mod tests {
             return Some(Arc::clone(plan));
         }
         plan.children().into_iter().find_map(|c| find(c, name))
+    }
+
+    /// Which buckets are put in output order by corpus number and dedup rank: those whose
+    /// usable rows all have their hash as key and a corpus number of their own. The rows
+    /// that cannot be used (an unknown corpus has no number) do not count.
+    #[test]
+    fn a_bucket_is_ordered_by_rank_only_when_its_usable_rows_allow_it() {
+        type Row<'a> = (Option<&'a str>, Option<&'a str>, Option<u8>);
+        fn by_rank(rows: &[Row]) -> bool {
+            let judged = RecordBatch::try_new(
+                Arc::new(Schema::new(vec![
+                    Field::new("drop_reason", DataType::Utf8, true),
+                    Field::new("src_sha256_unless_key", DataType::Utf8, true),
+                    Field::new("corpus_number", DataType::UInt8, true),
+                ])),
+                vec![
+                    Arc::new(StringArray::from_iter(rows.iter().map(|r| r.0))),
+                    Arc::new(StringArray::from_iter(rows.iter().map(|r| r.1))),
+                    Arc::new(arrow::array::UInt8Array::from_iter(
+                        rows.iter().map(|r| r.2),
+                    )),
+                ],
+            )
+            .expect("judged");
+            in_output_order_by_rank(&judged).expect("checked")
+        }
+        let usable = (None, None, Some(3));
+        let unknown = (Some("unknown_corpus"), Some(""), None);
+        let past_254 = (Some("bad_scale"), None, Some(255));
+        assert!(by_rank(&[usable, unknown, past_254, usable]));
+        assert!(by_rank(&[]));
+        // A usable row whose hash is not its key, or whose corpus has no number of its own.
+        assert!(!by_rank(&[usable, (None, Some(""), Some(3))]));
+        assert!(!by_rank(&[(None, None, Some(255)), usable]));
+        assert!(!by_rank(&[(None, None, None)]));
+    }
+
+    /// A bucket in dedup order is read by rank; one out of rank order is an error, not
+    /// wrong columns.
+    #[test]
+    fn the_bucket_in_dedup_order_is_read_by_rank() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("dedup_rank", DataType::UInt64, false),
+            Field::new("dedup_key", DataType::Utf8, false),
+        ]));
+        let batch = |ranks: Vec<u64>, keys: Vec<&str>| {
+            RecordBatch::try_new(
+                Arc::clone(&schema),
+                vec![
+                    Arc::new(UInt64Array::from(ranks)),
+                    Arc::new(StringArray::from(keys)),
+                ],
+            )
+            .expect("batch")
+        };
+        let judged = InDedupOrder::new(
+            &schema,
+            vec![batch(vec![1, 2], vec!["a", "b"]), batch(vec![3], vec!["c"])],
+        )
+        .expect("in rank order");
+        let taken = judged
+            .take_by_rank(&UInt64Array::from(vec![3, 1]), &["dedup_key"])
+            .expect("taken");
+        let keys: Vec<&str> = taken[0].as_string::<i32>().iter().flatten().collect();
+        assert_eq!(keys, ["c", "a"]);
+        assert!(
+            judged
+                .take_by_rank(&UInt64Array::from(vec![4]), &["dedup_key"])
+                .is_err()
+        );
+        assert!(
+            judged
+                .take_by_rank(&UInt64Array::from(vec![0]), &["dedup_key"])
+                .is_err()
+        );
+        assert!(InDedupOrder::new(&schema, vec![batch(vec![2, 1], vec!["b", "a"])]).is_err());
     }
 
     #[test]

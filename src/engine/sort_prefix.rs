@@ -1,8 +1,9 @@
 //! `sort_prefix(group, text)`: a number that sorts as `(group, text)` does on their
 //! leading bytes, so a sort compares most rows with one integer comparison.
 //!
-//! The ranking sorts each bucket twice: by dedup key (usable rows first), and by
-//! corpus, then content hash. DataFusion compares rows column by column, with a call
+//! The ranking sorts each bucket by dedup key (usable rows first), and, where the
+//! dedup rank does not give the output order (fates_by_text.sql), by corpus, then
+//! content hash. DataFusion compares rows column by column, with a call
 //! through a pointer per column and a byte comparison per text, and those comparisons
 //! were the largest part of the ranking. Placed first in an ORDER BY
 //! (`sort_prefix(g, t), …, t`), the number decides every comparison of rows whose
@@ -15,7 +16,7 @@
 //! - every other group (NULL, negative, 255 and above) gives one number, above every
 //!   other group's, with no text bits: rows in it tie, and the ORDER BY's next columns
 //!   order them; a caller whose groups can go past 254 lists the group's own column
-//!   next (fates.sql lists the corpus);
+//!   next (fates_by_text.sql lists the corpus);
 //! - a text sorts before its own extensions, and the zero padding never sorts a text
 //!   after them;
 //! - a NULL text gives the highest number of its group, as NULLS LAST puts it after
