@@ -1,7 +1,8 @@
 -- output_order: the kept rows of every bucket, in output order.
 --
 -- `ranked` holds each bucket's kept rows, already in this order within the bucket
--- (fates_by_rank.sql or fates_by_text.sql); the engine knows that, so this is a merge of the buckets, not a sort.
+-- (fates_by_rank.sql or fates_by_text.sql); the engine knows that, so this is a merge
+-- of the buckets, not a sort.
 -- When the buckets are ranges of keys, their rows arrive already in this order, one
 -- bucket after the other within each corpus (src/engine/range_runs.rs), and pass
 -- through; only the rows without a content hash, if any are kept, are merged in.

@@ -16,8 +16,8 @@ WITH labelled AS (
 -- The corpora of the scales table, numbered in the byte order of their labels (the
 -- order of the output). The ranking puts each bucket in output order by this number
 -- (fates_by_rank.sql, fates_by_text.sql): one integer comparison where two labels
--- would be compared byte by byte. Past 254 corpora the numbers stop
--- growing, and the label itself orders those (see src/engine/sort_prefix.rs).
+-- would be compared byte by byte. Past 254 corpora the numbers stop growing, and the
+-- label itself orders those (see src/engine/sort_prefix.rs).
 numbered_scales AS (
     SELECT
         sc.*,

@@ -48,9 +48,9 @@ const REJECT_COLUMNS: [&str; 9] = [
 ];
 /// The columns of kept rows the final merge and the writers need from the ranking: the
 /// output order (output_order.sql) and the fields a unified row takes from the query;
-/// the descriptive fields follow them (`wide_fields`), gathered through `row_ref`. At 10M rows the runs are spooled to
-/// disk and read back; the lineage and the fate columns would add an eighth to those
-/// bytes.
+/// the descriptive fields follow them (`wide_fields`), gathered through `row_ref`. At
+/// 10M rows the runs are spooled to disk and read back; the lineage and the fate
+/// columns would add an eighth to those bytes.
 const RUN_COLUMNS: [&str; 8] = [
     "corpus_source",
     "src_sha256_unless_key",
