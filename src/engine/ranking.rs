@@ -15,7 +15,9 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, UInt32Array};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, UInt32Array, UInt64Array,
+};
 use arrow::compute::{and_not, cast, concat_batches, filter, filter_record_batch, not, or, take};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt8Type, UInt32Type, UInt64Type};
 use datafusion::datasource::MemTable;
@@ -356,11 +358,7 @@ impl InDedupOrder {
     }
 
     /// The columns `names` of the rows ranked `ranks`, in that order.
-    fn take_by_rank(
-        &self,
-        ranks: &arrow::array::UInt64Array,
-        names: &[&str],
-    ) -> Result<Vec<ArrayRef>> {
+    fn take_by_rank(&self, ranks: &UInt64Array, names: &[&str]) -> Result<Vec<ArrayRef>> {
         let places: UInt32Array = ranks
             .iter()
             .map(|rank| {

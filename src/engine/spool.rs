@@ -364,8 +364,8 @@ fn read_back(
 ///
 /// Why not arrow's `StreamReader`: it zeroes each message's memory before reading the
 /// message into it (most of the time reading spools back took, measured at 3M rows),
-/// and checks every text of it for UTF-8 again. Here each message is read into memory that is not
-/// zeroed first, and decoded as it was written.
+/// and checks every text of it for UTF-8 again. Here each message is read into memory
+/// that is not zeroed first, and decoded as it was written.
 struct SpoolReader<R> {
     reader: R,
     decoder: FileDecoder,
