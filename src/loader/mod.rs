@@ -9,5 +9,6 @@ pub mod key_sample;
 mod rare_text;
 pub mod scan;
 pub mod wide;
+mod wide_record;
 
 pub use inputs::{InputFile, InputState, InputStats};

@@ -31,12 +31,15 @@ use arrow::array::{
 };
 use datafusion::execution::memory_pool::MemoryReservation;
 
+use super::wide_record::{self, Fields, LastSpelled};
+
 /// Bytes per segment of an ungrouped store: big enough that sealing is rare, small
 /// enough that the last, partly filled segment of each worker costs little.
 const SEGMENT_BYTES: usize = 4 << 20;
-/// A staged record is read with one positioned read of this size when it fits. Records
-/// of the adapters' shards are about 130 bytes; every byte read is copied by the kernel,
-/// once per kept row (at 512 that copy was half the cost of the read).
+/// A staged record is read with one positioned read of this size when it fits. The
+/// records read so (those without a key, which spell out all their texts) are about 110
+/// bytes for the adapters' shards; every byte read is copied by the kernel, once per
+/// kept row (at 512 that copy was half the cost of the read).
 const READ_AHEAD: usize = 256;
 
 /// The descriptive fields of one row, as the scan read them. The text is lent by the
@@ -373,35 +376,48 @@ impl WideStore {
         let segs = self.segments.read().unwrap_or_else(|e| e.into_inner());
         let file = self.staging_file();
         let mut scratch = Vec::new();
+        // The staged segment of a group of keys last read whole (see below), by id.
+        let mut whole: Option<(usize, Vec<u8>)> = None;
         let refs = refs.values();
         for (i, &r) in refs.iter().enumerate() {
             // The records are read in output order, all over the bucket's group: without
             // a hint ahead, nearly every one waits for memory.
-            if let Some((data, at)) = refs
+            if let Some((data, _, at)) = refs
                 .get(i + PREFETCH_AHEAD)
                 .and_then(|&ahead| in_memory(&segs, loaded, ahead))
             {
                 prefetch_record(data, at);
             }
-            let rec = match in_memory(&segs, loaded, r) {
-                Some((data, at)) => record_at(data, at),
+            let fields = match in_memory(&segs, loaded, r) {
+                Some((data, start, at)) => wide_record::decode(data, start, at),
                 None => {
                     let (seg, offset) = unpack(r);
-                    match segs.get(seg).map(|s| &s.segment) {
-                        // Staged, and its group not read back: one read of its own.
-                        Some(Segment::Staged { offset: base, .. }) => {
-                            let file = file.as_ref().ok_or(WideError::Dangling(r))?;
-                            Some(
-                                read_staged(file, base + offset as u64, &mut scratch)
-                                    .map_err(|e| self.staging_error(e))?,
-                            )
+                    let slot = segs.get(seg).ok_or(WideError::Dangling(r))?;
+                    let Segment::Staged { offset: base, len } = slot.segment else {
+                        return Err(WideError::Dangling(r));
+                    };
+                    let file = file.as_ref().ok_or(WideError::Dangling(r))?;
+                    let read = |e| self.staging_error(e);
+                    if self.is_key_group(slot.group as usize) {
+                        // Its group not read back (the ranking reads it whole): its
+                        // records may refer to earlier ones, so the whole segment.
+                        if whole.as_ref().is_none_or(|(id, _)| *id != seg) {
+                            let mut bytes = vec![0; len as usize];
+                            file.read_exact_at(&mut bytes, base).map_err(read)?;
+                            whole = Some((seg, bytes));
                         }
-                        _ => None,
+                        whole
+                            .as_ref()
+                            .and_then(|(_, bytes)| wide_record::decode(bytes, 0, offset))
+                    } else {
+                        // A record without a key: whole on its own, one read of its own.
+                        let rec =
+                            read_staged(file, base + offset as u64, &mut scratch).map_err(read)?;
+                        wide_record::decode(rec, 0, 0)
                     }
                 }
             };
-            out.append(rec.ok_or(WideError::Dangling(r))?)
-                .ok_or(WideError::Dangling(r))?;
+            out.append(&fields.ok_or(WideError::Dangling(r))?);
         }
         out.finish()
     }
@@ -421,26 +437,29 @@ impl LoadedGroup {
         self.data.len()
     }
 
-    /// Where a record is, without reading it.
-    fn locate(&self, segment: u32, offset: usize) -> Option<(&[u8], usize)> {
+    /// Where a record is, without reading it: the bytes, where its segment starts in
+    /// them, and where the record does.
+    fn locate(&self, segment: u32, offset: usize) -> Option<(&[u8], usize, usize)> {
         let i = self
             .starts
             .binary_search_by_key(&segment, |&(id, _)| id)
             .ok()?;
-        Some((&self.data, self.starts[i].1 + offset))
+        let start = self.starts[i].1;
+        Some((&self.data, start, start + offset))
     }
 }
 
 /// Where record `r` sits in memory, unread: in a memory segment, or in its group read
-/// back whole (`loaded`). `None` for a record that is only on disk, or unknown.
+/// back whole (`loaded`): (the bytes, where its segment starts in them, where the
+/// record does). `None` for a record that is only on disk, or unknown.
 fn in_memory<'a>(
     segs: &'a [Slot],
     loaded: Option<&'a LoadedGroup>,
     r: u64,
-) -> Option<(&'a [u8], usize)> {
+) -> Option<(&'a [u8], usize, usize)> {
     let (seg, offset) = unpack(r);
     match &segs.get(seg)?.segment {
-        Segment::Memory(data) => Some((data, offset)),
+        Segment::Memory(data) => Some((data, 0, offset)),
         Segment::Staged { .. } => loaded?.locate(u32::try_from(seg).ok()?, offset),
         Segment::Open => None,
     }
@@ -451,7 +470,8 @@ fn in_memory<'a>(
 const PREFETCH_AHEAD: usize = 16;
 
 /// Asks for the first two cache lines of the record at `at` in `data` (a record is
-/// about 125 bytes).
+/// about 80 bytes; the earlier texts it refers to are read by many records, and stay
+/// in the cache).
 fn prefetch_record(data: &[u8], at: usize) {
     crate::prefetch::prefetch(data, at);
     crate::prefetch::prefetch(data, at + 64);
@@ -484,7 +504,7 @@ fn read_staged<'a>(file: &File, at: u64, buf: &'a mut Vec<u8>) -> std::io::Resul
     if got < 4 {
         return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof));
     }
-    let len = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+    let len = wide_record::length(buf).unwrap_or(0);
     if len > got {
         buf.resize(len, 0);
         file.read_exact_at(&mut buf[got..len], at + got as u64)?;
@@ -506,18 +526,11 @@ fn read_some_at(file: &File, buf: &mut [u8], at: u64) -> std::io::Result<usize> 
     Ok(filled)
 }
 
-/// The record starting at `offset` of an in-memory segment, length prefix included.
-fn record_at(data: &[u8], offset: usize) -> Option<&[u8]> {
-    let head = data.get(offset..offset + 4)?;
-    let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
-    data.get(offset..offset + len)
-}
-
 /// One scan worker's appender: fills a segment per group, seals it, starts the next.
 pub struct WideWriter {
     store: Arc<WideStore>,
-    /// The open segment of each group (id and bytes), made on the group's first record.
-    open: Vec<Option<(u32, Vec<u8>)>>,
+    /// The open segment of each group, made on the group's first record.
+    open: Vec<Option<OpenSegment>>,
     /// False for a writer whose rows nobody will fetch (validation-only re-reads).
     keep: bool,
 }
@@ -558,94 +571,49 @@ impl WideWriter {
         if !self.keep {
             return Ok(0);
         }
-        let len = encoded_len(row);
+        let len = wide_record::max_len(row);
         let segment_bytes = self.store.grouping.segment_bytes;
         let Some(slot) = self.open.get_mut(group as usize) else {
             return Err(WideError::Dangling(u64::from(group)));
         };
-        if let Some((id, buf)) = slot
-            && !buf.is_empty()
-            && buf.len() + len > segment_bytes
+        if let Some(open) = slot
+            && !open.bytes.is_empty()
+            && open.bytes.len() + len > segment_bytes
         {
-            let full = std::mem::take(buf);
-            self.store.seal(*id, full)?;
+            let full = std::mem::take(&mut open.bytes);
+            self.store.seal(open.id, full)?;
             *slot = None;
         }
-        let (id, buf) = slot.get_or_insert_with(|| {
-            (
-                self.store.open_segment(group),
-                Vec::with_capacity(segment_bytes.max(len)),
-            )
+        let open = slot.get_or_insert_with(|| OpenSegment {
+            id: self.store.open_segment(group),
+            bytes: Vec::with_capacity(segment_bytes.max(len)),
+            // Only the segments of a group of keys are read back whole, so only their
+            // records may refer to an earlier one's texts.
+            last: self
+                .store
+                .is_key_group(group as usize)
+                .then(LastSpelled::default),
         });
-        let offset = u32::try_from(buf.len()).unwrap_or(u32::MAX);
-        encode(buf, row, len);
-        Ok(pack(*id, offset))
+        let offset = u32::try_from(open.bytes.len()).unwrap_or(u32::MAX);
+        wide_record::encode(&mut open.bytes, row, open.last.as_mut());
+        Ok(pack(open.id, offset))
     }
 
     /// Seals the open segments; every reference handed out is readable afterwards.
     pub fn finish(self) -> Result<(), WideError> {
-        for (id, buf) in self.open.into_iter().flatten() {
-            self.store.seal(id, buf)?;
+        for open in self.open.into_iter().flatten() {
+            self.store.seal(open.id, open.bytes)?;
         }
         Ok(())
     }
 }
 
-// Record layout, little-endian: u32 total length; width, height, n_ratings as i64;
-// framerate, duration_s as f64; then src, pix_fmt, encoder_upstream, corpus_version,
-// ingested_at_utc, each as u32 length and UTF-8 bytes.
-const FIXED: usize = 4 + 5 * 8;
-
-fn encoded_len(row: &WideRow<'_>) -> usize {
-    FIXED
-        + 5 * 4
-        + row.src.len()
-        + row.pix_fmt.len()
-        + row.encoder_upstream.len()
-        + row.corpus_version.len()
-        + row.ingested_at_utc.len()
-}
-
-fn encode(out: &mut Vec<u8>, row: &WideRow<'_>, len: usize) {
-    out.extend_from_slice(&(len as u32).to_le_bytes());
-    out.extend_from_slice(&row.width.to_le_bytes());
-    out.extend_from_slice(&row.height.to_le_bytes());
-    out.extend_from_slice(&row.n_ratings.to_le_bytes());
-    out.extend_from_slice(&row.framerate.to_le_bytes());
-    out.extend_from_slice(&row.duration_s.to_le_bytes());
-    for s in [
-        &row.src,
-        &row.pix_fmt,
-        &row.encoder_upstream,
-        &row.corpus_version,
-        &row.ingested_at_utc,
-    ] {
-        out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-        out.extend_from_slice(s.as_bytes());
-    }
-}
-
-/// Reads fixed-size and length-prefixed fields off a record.
-struct Cursor<'a> {
-    data: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn bytes8(&mut self) -> Option<[u8; 8]> {
-        let b = self.data.get(self.at..self.at + 8)?;
-        self.at += 8;
-        b.try_into().ok()
-    }
-    /// A text's bytes: checked as UTF-8 once per gathered column (`text_column`), not
-    /// one by one, since a column's worth of short texts checks many times faster.
-    fn text(&mut self) -> Option<&'a [u8]> {
-        let head = self.data.get(self.at..self.at + 4)?;
-        let len = u32::from_le_bytes(head.try_into().ok()?) as usize;
-        let s = self.data.get(self.at + 4..self.at + 4 + len)?;
-        self.at += 4 + len;
-        Some(s)
-    }
+/// A writer's segment being filled: its id, its records, and, for a group of keys, where
+/// it last spelled out each repeatable text.
+struct OpenSegment {
+    id: u32,
+    bytes: Vec<u8>,
+    last: Option<LastSpelled>,
 }
 
 /// The gathered columns' fields, in `WideColumns` order: named as in the unified
@@ -705,21 +673,18 @@ impl WideColumnsBuilder {
         }
     }
 
-    /// Appends one record; `None` when it is malformed.
-    fn append(&mut self, rec: &[u8]) -> Option<()> {
-        let mut c = Cursor { data: rec, at: 4 };
-        self.width.append_value(i64::from_le_bytes(c.bytes8()?));
-        self.height.append_value(i64::from_le_bytes(c.bytes8()?));
-        self.n_ratings.append_value(i64::from_le_bytes(c.bytes8()?));
-        self.framerate.append_value(f64::from_le_bytes(c.bytes8()?));
-        self.duration_s
-            .append_value(f64::from_le_bytes(c.bytes8()?));
-        self.src.append_value(c.text()?);
-        self.pix_fmt.append_value(c.text()?);
-        self.encoder_upstream.append_value(c.text()?);
-        self.corpus_version.append_value(c.text()?);
-        self.ingested_at_utc.append_value(c.text()?);
-        Some(())
+    /// Appends one record's fields.
+    fn append(&mut self, f: &Fields<'_>) {
+        self.width.append_value(f.width);
+        self.height.append_value(f.height);
+        self.n_ratings.append_value(f.n_ratings);
+        self.framerate.append_value(f.framerate);
+        self.duration_s.append_value(f.duration_s);
+        self.src.append_value(f.src);
+        self.pix_fmt.append_value(f.pix_fmt);
+        self.encoder_upstream.append_value(f.encoder_upstream);
+        self.corpus_version.append_value(f.corpus_version);
+        self.ingested_at_utc.append_value(f.ingested_at_utc);
     }
 
     fn finish(mut self) -> Result<WideColumns, WideError> {
@@ -930,6 +895,31 @@ mod tests {
         // Without the loaded group, its forgotten records are gone: an error, never
         // a made-up row.
         assert!(store.gather_from(&pick(&ours[..1]), None).is_err());
+    }
+
+    #[test]
+    fn a_staged_group_not_read_back_still_comes_back_record_by_record() {
+        // Every record of group 1 refers to the first one's texts; their group is never
+        // loaded, so each is read from its staged segment.
+        let store =
+            Arc::new(WideStore::new(0, std::env::temp_dir()).grouped(2, first_byte, 1 << 10));
+        let mut w = WideWriter::new(Arc::clone(&store));
+        let refs: Vec<u64> = (0..500)
+            .map(|i| w.append(&row(i), w.group(Some(b"1"))).expect("append"))
+            .collect();
+        w.finish().expect("finish");
+        assert!(store.staged_bytes_of(1) > 0);
+        let rev: Vec<u64> = refs.iter().rev().copied().collect();
+        let cols = store
+            .gather_from(&UInt64Array::from(rev), None)
+            .expect("gather");
+        let get = |k: usize| cols.columns[k].1.as_string::<i32>().clone();
+        let (src, pix_fmt, version) = (get(0), get(5), get(8));
+        for (k, i) in (0..500).rev().enumerate() {
+            assert_eq!(src.value(k), format!("clip-{i}.mp4"));
+            assert_eq!(pix_fmt.value(k), "yuv420p");
+            assert_eq!(version.value(k), "v1 é");
+        }
     }
 
     #[test]
