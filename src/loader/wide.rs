@@ -470,7 +470,7 @@ fn in_memory<'a>(
 const PREFETCH_AHEAD: usize = 16;
 
 /// Asks for the first two cache lines of the record at `at` in `data` (a record is
-/// about 80 bytes; the earlier texts it refers to are read by many records, and stay
+/// about 75 bytes; the earlier texts it refers to are read by many records, and stay
 /// in the cache).
 fn prefetch_record(data: &[u8], at: usize) {
     crate::prefetch::prefetch(data, at);

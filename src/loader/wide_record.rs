@@ -1,11 +1,12 @@
 //! How the wide row store (wide.rs) lays out one row's descriptive fields.
 //!
 //! A record is read back by its place in a segment, in any order, so it is whole on its
-//! own except for one thing: a text that repeats the one the segment spelled out last for
-//! the same field (a corpus's pixel format, encoder, version and ingest time, row after
-//! row) is written as the place of that earlier text instead of its bytes. Records of a
-//! group of keys can do that, since their segments are read back whole; the records
-//! without a key are read one by one and always spell their texts out.
+//! own except for one thing: a text that repeats one of the first few the segment
+//! spelled out for the same field (a corpus's pixel formats, encoders, version and
+//! ingest time, row after row) is written as the place of that earlier text instead of
+//! its bytes. Records of a group of keys can do that, since their segments are read
+//! back whole; the records without a key are read one by one and always spell their
+//! texts out.
 //!
 //! Layout: a u32 (little-endian) with the record's length in bytes, itself included;
 //! width, height and n_ratings as zigzag LEB128 varints; framerate and duration_s as the
@@ -15,7 +16,7 @@
 //! from the start of the segment and always before this record.
 //!
 //! The adapters' records were 132 bytes in the fixed layout before this one (every
-//! integer in eight bytes, every text spelled out); they are about 80 in this one. At
+//! integer in eight bytes, every text spelled out); they are about 75 in this one. At
 //! 10M rows most of them go to the staging file, whose fresh page-cache pages cost this
 //! machine more than the bytes' encoding (BENCHMARKS.md, "Where the time goes").
 
@@ -37,9 +38,31 @@ pub fn max_len(row: &WideRow<'_>) -> usize {
         + row.ingested_at_utc.len()
 }
 
-/// Where a segment last spelled out each repeatable text (the place of its header).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct LastSpelled([Option<u32>; REPEATABLE]);
+/// Texts a segment refers back to, per repeatable field: at most this many, the first
+/// distinct ones it spelled out. A corpus's encoders (h264, vp9, hevc, av1) and pixel
+/// formats alternate row by row, so one text per field (the last spelled out) was spelled
+/// out again at nearly every change, and its references pointed all over the segment:
+/// each one a miss in the cache when the kept rows are gathered. The first few sit at
+/// the segment's start, where every gather of its records finds them in the cache.
+const NOTED: usize = 4;
+
+/// Rows in a row whose text matched none of a field's noted ones, all of them noted,
+/// after which the segment stops looking (a field whose every row is its own, such as
+/// an ingest time to the second, would cost a comparison with each noted text per row).
+const GIVE_UP_AFTER: u32 = 32;
+
+/// The texts a segment may refer back to, per repeatable field.
+#[derive(Debug, Default)]
+pub struct LastSpelled([Noted; REPEATABLE]);
+
+/// One field's noted texts with their places (that of their header): copies, so that
+/// comparing each row's text with them reads neither a varint nor the segment's far-off
+/// bytes; and the rows in a row that matched none once all were noted.
+#[derive(Debug, Default)]
+struct Noted {
+    texts: Vec<(u32, Vec<u8>)>,
+    misses: u32,
+}
 
 /// Appends `row`'s record to `segment`. With `last` (a segment read back whole), a
 /// repeatable text equal to the one `last` points to is written as that text's place.
@@ -64,12 +87,29 @@ pub fn encode(segment: &mut Vec<u8>, row: &WideRow<'_>, mut last: Option<&mut La
             put_text(segment, text);
             continue;
         };
-        let earlier = last.0[field].filter(|&at| spelled_at(segment, at as usize) == Some(text));
-        match earlier {
-            Some(at) => put_varint(segment, (u64::from(at) << 1) | 1),
+        let noted = &mut last.0[field];
+        if noted.misses >= GIVE_UP_AFTER {
+            put_text(segment, text);
+            continue;
+        }
+        match noted
+            .texts
+            .iter()
+            .find(|(_, earlier)| earlier.as_slice() == text)
+        {
+            Some((place, _)) => {
+                noted.misses = 0;
+                put_varint(segment, (u64::from(*place) << 1) | 1);
+            }
             None => {
-                // A place past u32 (never, with segments of a few MiB) is simply not noted.
-                last.0[field] = u32::try_from(segment.len()).ok();
+                if noted.texts.len() < NOTED {
+                    // A place past u32 (never, with segments of a few MiB) is not noted.
+                    if let Ok(at) = u32::try_from(segment.len()) {
+                        noted.texts.push((at, text.to_vec()));
+                    }
+                } else {
+                    noted.misses += 1;
+                }
                 put_text(segment, text);
             }
         }
@@ -149,6 +189,7 @@ pub fn decode(data: &[u8], segment_start: usize, at: usize) -> Option<Fields<'_>
 
 /// The text spelled out at `at` of `data` (its header and bytes); `None` for a
 /// reference or bytes cut short.
+#[inline]
 fn spelled_at(data: &[u8], at: usize) -> Option<&[u8]> {
     let mut c = Cursor { data, at };
     c.own_text()
@@ -296,6 +337,60 @@ mod tests {
             short_len[4] + "yuv420p10le".len() - 1 + encoder + version,
             plain_len[4]
         );
+    }
+
+    #[test]
+    fn texts_that_alternate_are_spelled_out_once_each_up_to_the_noted_few() {
+        let encoders = ["hevc", "vp9", "h264", "av1", "mpeg2", "prores"];
+        let rows: Vec<WideRow> = (0..24)
+            .map(|i| WideRow {
+                encoder_upstream: encoders[i % encoders.len()].into(),
+                ..row(i as i64, "yuv420p")
+            })
+            .collect();
+        let (data, at, _) = segment_of(&rows, true);
+        for (r, &a) in rows.iter().zip(&at) {
+            assert_eq!(decode(&data, 13, a), Some(fields_of(r)));
+        }
+        let spelled = |text: &str| {
+            data.windows(text.len() + 1)
+                .filter(|w| w[0] as usize == text.len() << 1 && &w[1..] == text.as_bytes())
+                .count()
+        };
+        // The first NOTED encoders once each; the rest every time they come.
+        for (k, encoder) in encoders.iter().enumerate() {
+            let times = if k < NOTED { 1 } else { 24 / encoders.len() };
+            assert_eq!(spelled(encoder), times, "{encoder}");
+        }
+    }
+
+    #[test]
+    fn a_field_whose_rows_never_repeat_is_no_longer_looked_up() {
+        let stamp = |i: usize| format!("2026-05-08T18:{:02}:{:02}+00:00", i / 60, i % 60);
+        let mut rows: Vec<WideRow> = (0..NOTED + GIVE_UP_AFTER as usize + 2)
+            .map(|i| WideRow {
+                ingested_at_utc: stamp(i).into(),
+                ..row(i as i64, "yuv420p")
+            })
+            .collect();
+        // The last row repeats the first row's time, the one before the second's.
+        let n = rows.len();
+        rows[n - 2].ingested_at_utc = stamp(1).into();
+        rows[n - 1].ingested_at_utc = stamp(0).into();
+        let (data, at, lens) = segment_of(&rows, true);
+        for (r, &a) in rows.iter().zip(&at) {
+            assert_eq!(decode(&data, 13, a), Some(fields_of(r)));
+        }
+        // After GIVE_UP_AFTER misses, a repeat is spelled out: as long as the row before,
+        // whose time was its own.
+        assert_eq!(lens[n - 2], lens[n - 3], "{lens:?}");
+        assert_eq!(lens[n - 1], lens[n - 3], "{lens:?}");
+        // Before them, the same repeat is a reference.
+        let mut early = rows[..NOTED + 3].to_vec();
+        let (_, _, own_time) = segment_of(&early, true);
+        early[NOTED + 2].ingested_at_utc = stamp(0).into();
+        let (_, _, repeat) = segment_of(&early, true);
+        assert!(repeat[NOTED + 2] + 20 < own_time[NOTED + 2], "{repeat:?}");
     }
 
     #[test]
