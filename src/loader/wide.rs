@@ -608,8 +608,8 @@ impl WideWriter {
     }
 }
 
-/// A writer's segment being filled: its id, its records, and, for a group of keys, where
-/// it last spelled out each repeatable text.
+/// A writer's segment being filled: its id, its records, and, for a group of keys, the
+/// texts its records may refer back to.
 struct OpenSegment {
     id: u32,
     bytes: Vec<u8>,
