@@ -64,8 +64,17 @@ read -r -a MOSAGG_FLAGS <<<"${MOSAGG_BENCH_FLAGS:-}"
 # other tools or sets would be mistaken for current ones.
 mkdir -p "$RESULTS"
 rm -f "${RESULTS:?}"/*
-log() { printf '\n==> %s\n' "$*" >&2; }
+# Each step's start, with the time of day, also in results/phases.log: vmstat.log (below)
+# then tells what the machine was doing around any run that stands out.
+log() {
+    local t
+    t=$(date -u +%H:%M:%S)
+    printf '\n==> [%s] %s\n' "$t" "$*" >&2
+    printf '%s %s\n' "$t" "$*" >>"$RESULTS/phases.log"
+}
 warn() { printf 'run.sh: %s\n' "$*" >&2; }
+# The guest's steal time so far (all CPUs, in clock ticks), from /proc/stat.
+steal_ticks() { awk '$1 == "cpu" {print $9; exit}' /proc/stat; }
 
 # ---------------------------------------------------------------- tools ----
 
@@ -333,6 +342,13 @@ bench_set() { # set runs warmup tool...
     echo "seed: $SEED"
     echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$RESULTS/machine.txt" >&2
+# The machine's state each second (run queue, memory, I/O, and the CPU time the
+# hypervisor took from this guest: `st`), for the whole run.
+if command -v vmstat >/dev/null; then
+    vmstat -t -w 1 >"$RESULTS/vmstat.log" 2>/dev/null &
+    VMSTAT_PID=$!
+    trap 'kill "$VMSTAT_PID" 2>/dev/null' EXIT
+fi
 # Two cores leave no headroom: a concurrent build skews every number.
 if awk '{exit !($1 > 0.5)}' /proc/loadavg; then
     warn "load average is $(cut -d' ' -f1 /proc/loadavg): other work is running, timings will be noisy"
@@ -524,9 +540,20 @@ if [[ -n "$MOSAGG" && $QUICK -eq 0 && -f "$UNIFIED_10M" ]]; then
         -n "mosagg stats --plot" "$(printf '%q ' "$MOSAGG" stats --plot "$DATA/out/stats.svg" "$UNIFIED_10M")")
     [[ -n "$DUCK_PY" ]] && stats_args+=(-n "duckdb quantile_cont" "$(printf '%q ' "$DUCK_PY" "$BENCH/duckdb_stats.py" "$UNIFIED_10M")")
     log "stats on the 10m output: hyperfine"
+    steal_before=$(steal_ticks)
     hyperfine --warmup 1 --runs "$RUNS" --style basic --export-markdown "$RESULTS/stats.md" \
-        --export-csv "$RESULTS/stats.csv" "${stats_args[@]}" >&2
+        --export-csv "$RESULTS/stats.csv" --export-json "$RESULTS/stats.json" "${stats_args[@]}" >&2
+    steal_after=$(steal_ticks)
     {
+        # Every run in the order it ran, so that a slow one can be placed in vmstat.log,
+        # and the CPU time the hypervisor took from the guest meanwhile.
+        echo
+        python3 - "$RESULTS/stats.json" <<'PY'
+import json, sys
+for r in json.load(open(sys.argv[1]))["results"]:
+    print(f"- {r['command']}: runs in order " + " ".join(f"{t:.2f}" for t in r["times"]) + " s")
+PY
+        echo "- CPU time taken by the hypervisor (steal) during these runs: $(awk -v a="$steal_before" -v b="$steal_after" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.2f s", (b - a) / hz}')"
         echo
         echo "| command | peak RSS MiB |"
         echo "|---|---:|"
