@@ -64,7 +64,7 @@ read -r -a MOSAGG_FLAGS <<<"${MOSAGG_BENCH_FLAGS:-}"
 # other tools or sets would be mistaken for current ones.
 mkdir -p "$RESULTS"
 rm -f "${RESULTS:?}"/*
-# Each step's start, with the time of day, also in results/phases.log: vmstat.log (below)
+# Each step's start, with the time of day, also in results/phases.log: machine.log (below)
 # then tells what the machine was doing around any run that stands out.
 log() {
     local t
@@ -342,13 +342,11 @@ bench_set() { # set runs warmup tool...
     echo "seed: $SEED"
     echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$RESULTS/machine.txt" >&2
-# The machine's state each second (run queue, memory, I/O, and the CPU time the
-# hypervisor took from this guest: `st`), for the whole run.
-if command -v vmstat >/dev/null; then
-    vmstat -t -w 1 >"$RESULTS/vmstat.log" 2>/dev/null &
-    VMSTAT_PID=$!
-    trap 'kill "$VMSTAT_PID" 2>/dev/null' EXIT
-fi
+# The machine's state each second for the whole run (CPU shares with the time the
+# hypervisor took from this guest, free memory, dirty pages): bench/machine_log.py.
+python3 "$BENCH/machine_log.py" >"$RESULTS/machine.log" 2>/dev/null &
+MACHINE_LOG_PID=$!
+trap 'kill "$MACHINE_LOG_PID" 2>/dev/null' EXIT
 # Two cores leave no headroom: a concurrent build skews every number.
 if awk '{exit !($1 > 0.5)}' /proc/loadavg; then
     warn "load average is $(cut -d' ' -f1 /proc/loadavg): other work is running, timings will be noisy"
@@ -545,7 +543,7 @@ if [[ -n "$MOSAGG" && $QUICK -eq 0 && -f "$UNIFIED_10M" ]]; then
         --export-csv "$RESULTS/stats.csv" --export-json "$RESULTS/stats.json" "${stats_args[@]}" >&2
     steal_after=$(steal_ticks)
     {
-        # Every run in the order it ran, so that a slow one can be placed in vmstat.log,
+        # Every run in the order it ran, so that a slow one can be placed in machine.log,
         # and the CPU time the hypervisor took from the guest meanwhile.
         echo
         python3 - "$RESULTS/stats.json" <<'PY'
