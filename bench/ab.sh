@@ -5,7 +5,13 @@
 #
 #   bench/ab.sh [-n RUNS] DATA_DIR BIN_A BIN_B [BIN...] [-- AGGREGATE_ARGS...]
 #
-# DATA_DIR holds the shards and their inputs.txt (gen-shards writes both). Each run of
+# DATA_DIR holds the shards and their inputs.txt (gen-shards writes both). Before each
+# run the shards are read once through the page cache (`cat`, not timed), so that every
+# run reads them cached: mosagg reads the bytes the cache lacks straight from the disk
+# and leaves them out of it (src/file_bytes.rs), so without this a set that a cold run
+# dropped from the cache would stay cold for every build, and the runs would time the
+# disk. (BENCH_AB_COLD=1 skips it, for builds compared on whatever the cache holds.)
+# Each run of
 # each build writes into a fresh folder under $AB_OUT, with --aggregated-at fixed so
 # that the outputs of the builds compare byte for byte. Without AB_OUT, a temp folder
 # is used, and removed at the end unless the outputs differ or a run failed.
@@ -64,6 +70,7 @@ for ((r = 0; r < runs; r++)); do
         dir="$out/build$i"
         rm -rf "$dir"
         mkdir -p "$dir"
+        [[ -n "${BENCH_AB_COLD:-}" ]] || cat "${inputs[@]}" >/dev/null
         if ! "$TIME" -f "$i %e %U %S" -a -o "$times" "${bins[$i]}" aggregate \
             --inputs "${inputs[@]}" --output "$dir/u.jsonl" \
             --aggregated-at 2026-01-01T00:00:00+00:00 "${extra[@]}" \

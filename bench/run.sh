@@ -217,6 +217,15 @@ rows_in() { sed -n 's/.* rows=\([0-9]*\).*/\1/p' "$1/gen-shards.stamp"; }
 
 # -------------------------------------------------------------- running ----
 
+# Every input of the current set read once through the page cache, before a timed run
+# (not timed). mosagg reads bytes the cache lacks straight from the disk and leaves them
+# out of it (src/file_bytes.rs), so a set no other tool has read lately (the 1m and 3m
+# sets, or the 10m set after polars' 20 GiB pushed it out) would otherwise be timed
+# from the disk; the tables but the cold ones are of cached inputs.
+warm_inputs() { cat "${INPUTS[@]}" >/dev/null; }
+# The same, as a command for hyperfine's --prepare (run through sh).
+warm_cmd() { printf '%q ' cat "${INPUTS[@]}"; printf '>/dev/null'; }
+
 # Shell-quoted command line for one tool (hyperfine runs it through sh).
 tool_cmd() { # tool outdir
     local out="$2/$1/unified_corpus.jsonl" q=()
@@ -246,6 +255,7 @@ measure_rss() { # set tool outdir
     local set="$1" tool="$2" outdir="$3" tf="$RESULTS/$1-$2.time" lf="$RESULTS/$1-$2.log"
     mkdir -p "$outdir/$tool"
     log "$set / $tool: checking run under /usr/bin/time -v (stderr -> $lf)"
+    warm_inputs
     if /usr/bin/time -v -o "$tf" sh -c "$(tool_cmd "$tool" "$outdir")" 2>"$lf"; then
         RSS["$set/$tool"]=$(awk -F': ' '/Maximum resident set size/ {printf "%.0f", $2 / 1024}' "$tf")
         tail -n 1 "$lf" >&2
@@ -265,7 +275,7 @@ time_tools() { # set outdir runs warmup tool...
         args+=(-n "$tool" "$(tool_cmd "$tool" "$outdir")")
     done
     log "$set: hyperfine (${runs} runs, ${warmup} warmup) over: $*"
-    hyperfine --warmup "$warmup" --runs "$runs" --style basic \
+    hyperfine --warmup "$warmup" --runs "$runs" --style basic --prepare "$(warm_cmd)" \
         --export-markdown "$RESULTS/$set.md" --export-json "$RESULTS/$set.json" \
         --export-csv "$RESULTS/$set.csv" "${args[@]}"
     # CSV columns: command,mean,stddev,median,user,system,min,max
@@ -394,6 +404,7 @@ floor_set() { # set
     mkdir -p "$scratch"
     log "floor: $set (${FLOOR_RUNS} runs)"
     for ((i = 1; i <= FLOOR_RUNS; i++)); do
+        warm_inputs
         if ! "$FLOOR" --unified "$unified" --scratch "$scratch" "${INPUTS[@]}" \
             >"$RESULTS/floor-$set-$i.tsv" 2>"$RESULTS/floor-$set.log"; then
             warn "the floor probe failed on $set (see $RESULTS/floor-$set.log)"
@@ -429,6 +440,7 @@ scale_run() { # set limit|default
     lf="$RESULTS/scale-$set-$limit.log"
     local rows="${ROWS_IN[$set]:-$(rows_in "$dir")}"
     log "cost per row: $set, memory limit $limit"
+    warm_inputs
     if ! /usr/bin/time -f '%e %U %S %M %P' -o "$tf" "$MOSAGG" aggregate --inputs "${INPUTS[@]}" \
         --output "$out/u.jsonl" --aggregated-at "$AGG_AT" "${flags[@]}" 2>"$lf"; then
         printf '%s\t%s\t%s\tfailed: %s\n' "$set" "$limit" "$rows" \
