@@ -399,6 +399,26 @@ mod tests {
         );
     }
 
+    /// A file out of the page cache, several blocks long, read at any read size: every
+    /// byte in order, all of them read direct.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_file_read_from_the_disk_comes_back_whole_at_any_read_size() {
+        let dir = tempfile::tempdir().expect("dir");
+        let len = (5 << 20) + 12_345;
+        let (path, bytes) = file_of(dir.path(), len);
+        let direct_here = matches!(open_direct(&path), Direct::Open(_));
+        for step in [1000, 4096, 100_000, 1 << 20, 3 << 20] {
+            let evicted = evict(&path).expect("evict");
+            let (got, counts) = read_all(&path, step);
+            assert!(got == bytes, "reads of {step}");
+            assert_eq!(counts.cached + counts.direct, len as u64);
+            if evicted && direct_here {
+                assert_eq!(counts.direct, len as u64, "reads of {step}");
+            }
+        }
+    }
+
     /// Drops `len` bytes at `at` of a file from the page cache.
     #[cfg(target_os = "linux")]
     fn evict_range(path: &Path, at: usize, len: usize) {
