@@ -299,19 +299,30 @@ mod residency {
 /// (a file system that keeps files in memory, such as tmpfs).
 #[cfg(target_os = "linux")]
 pub fn evict(path: &Path) -> io::Result<bool> {
-    use std::os::fd::AsRawFd;
     let file = File::open(path)?;
     file.sync_all()?;
-    // SAFETY: advice on an open descriptor; no memory of ours is touched.
-    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
-    if rc != 0 {
-        return Err(io::Error::from_raw_os_error(rc));
-    }
+    advise(&file, 0, 0, libc::POSIX_FADV_DONTNEED)?;
     let len = usize::try_from(file.metadata()?.len()).unwrap_or(usize::MAX);
     Ok(residency::Mapping::of(&file).is_some_and(|m| {
         let (missing, pages) = m.missing_pages(0, len);
         missing == pages
     }))
+}
+
+/// `posix_fadvise` over the `len` bytes at `at` (0: to the end of the file).
+#[cfg(target_os = "linux")]
+fn advise(file: &File, at: u64, len: u64, advice: libc::c_int) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let too_far = |_| io::Error::from(io::ErrorKind::InvalidInput);
+    let (at, len) = (
+        libc::off_t::try_from(at).map_err(too_far)?,
+        libc::off_t::try_from(len).map_err(too_far)?,
+    );
+    // SAFETY: advice on an open descriptor; no memory of ours is touched.
+    match unsafe { libc::posix_fadvise(file.as_raw_fd(), at, len, advice) } {
+        0 => Ok(()),
+        rc => Err(io::Error::from_raw_os_error(rc)),
+    }
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -422,16 +433,8 @@ mod tests {
     /// Drops `len` bytes at `at` of a file from the page cache.
     #[cfg(target_os = "linux")]
     fn evict_range(path: &Path, at: usize, len: usize) {
-        use std::os::fd::AsRawFd;
         let file = File::open(path).expect("open");
-        let (at, len) = (
-            libc::off_t::try_from(at).expect("offset"),
-            libc::off_t::try_from(len).expect("length"),
-        );
-        // SAFETY: advice on an open descriptor; no memory of ours is touched.
-        let rc =
-            unsafe { libc::posix_fadvise(file.as_raw_fd(), at, len, libc::POSIX_FADV_DONTNEED) };
-        assert_eq!(rc, 0, "posix_fadvise");
+        advise(&file, at as u64, len as u64, libc::POSIX_FADV_DONTNEED).expect("advise");
     }
 
     /// A cached file with a page missing here and there (as memory reclaim leaves a file
@@ -449,13 +452,9 @@ mod tests {
         // readahead come in as single pages.
         let evicted = evict(&path).expect("evict");
         {
-            use std::os::fd::AsRawFd;
             use std::os::unix::fs::FileExt as _;
             let file = File::open(&path).expect("open");
-            // SAFETY: advice on an open descriptor; no memory of ours is touched.
-            let rc =
-                unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_RANDOM) };
-            assert_eq!(rc, 0, "posix_fadvise");
+            advise(&file, 0, 0, libc::POSIX_FADV_RANDOM).expect("advise");
             let mut page = [0u8; 4096];
             for at in (0..len).step_by(4096) {
                 file.read_at(&mut page, at as u64).expect("read");
