@@ -222,7 +222,8 @@ fn read_optional<'v>(row: &RowFields<'v, '_>) -> Result<Optional<'v>, String> {
 
 impl NarrowColumns {
     fn with_capacity(rows: usize) -> Self {
-        let s = || StringBuilder::with_capacity(rows, rows * 8);
+        // The two corpus columns: labels such as "konvid-150k" or "waterloo-ivc-4k".
+        let s = || StringBuilder::with_capacity(rows, rows * 16);
         Self {
             input_idx: UInt32Builder::with_capacity(rows),
             line: UInt64Builder::with_capacity(rows),
@@ -241,9 +242,8 @@ impl NarrowColumns {
         }
     }
 
-    /// Hands over the rows gathered so far and starts an empty batch.
-    fn finish(&mut self) -> Result<RecordBatch, arrow::error::ArrowError> {
-        self.rows = 0;
+    /// Hands over the rows gathered.
+    fn finish(mut self) -> Result<RecordBatch, arrow::error::ArrowError> {
         let columns: Vec<ArrayRef> = vec![
             Arc::new(self.input_idx.finish()),
             Arc::new(self.line.finish()),
@@ -296,8 +296,13 @@ impl ShardBatchBuilder {
     }
 
     /// Hands over the rows gathered in one set; the set starts empty.
+    ///
+    /// The set's columns are taken out, not finished in place: an arrow builder that
+    /// hands over its array keeps no room, so the next batch's columns would grow from
+    /// nothing by doubling, each doubling a reallocation and a copy (about 1 % of the
+    /// 10M run's CPU). The set's next row makes columns with room for a whole batch.
     pub fn finish_set(&mut self, set: usize) -> Result<RecordBatch, arrow::error::ArrowError> {
-        match self.sets.get_mut(set).and_then(Option::as_mut) {
+        match self.sets.get_mut(set).and_then(Option::take) {
             Some(columns) => columns.finish(),
             None => Ok(RecordBatch::new_empty(SHARDS_SCHEMA.clone())),
         }
@@ -307,8 +312,8 @@ impl ShardBatchBuilder {
     pub fn finish_all(&mut self) -> Result<Vec<RecordBatch>, arrow::error::ArrowError> {
         self.sets
             .iter_mut()
-            .flatten()
-            .filter(|c| c.rows > 0)
+            .filter(|c| c.as_ref().is_some_and(|c| c.rows > 0))
+            .filter_map(Option::take)
             .map(NarrowColumns::finish)
             .collect()
     }
