@@ -33,7 +33,7 @@ use crate::shard_file::Storage;
 use crate::writers::atomic::AtomicOutput;
 use crate::writers::jsonl::UnifiedJsonlWriter;
 use crate::writers::parquet::UnifiedParquetWriter;
-use crate::writers::unified_schema::conform;
+use crate::writers::unified_schema::{RunStamp, conform};
 
 /// CPU time of the process, in user space and in the kernel: what a part costs,
 /// whatever the disk or the other processes of the machine do meanwhile. The parts
@@ -278,8 +278,9 @@ fn output_parts(unified: &Path, scratch: &Path) -> Result<Vec<Part>> {
         aggregated_at,
     )?;
     let (mut jsonl_time, mut pq_time) = (Cpu::default(), Cpu::default());
+    let mut stamp = RunStamp::new(aggregated_at);
     for batch in reader {
-        let batch: RecordBatch = conform(&batch?, aggregated_at)?;
+        let batch: RecordBatch = conform(&batch?, &mut stamp)?;
         let started = Cpu::now();
         jsonl.write_batch(&batch)?;
         jsonl_time.add_since(started);

@@ -10,7 +10,7 @@ use arrow::array::RecordBatch;
 use super::atomic::{AtomicOutput, Staged};
 use super::jsonl::UnifiedJsonlWriter;
 use super::parquet::UnifiedParquetWriter;
-use super::unified_schema::conform;
+use super::unified_schema::{RunStamp, conform};
 use crate::error::{Error, Result};
 
 /// Batches in flight per writer. Both files are fed the same batches in turn, so a
@@ -106,7 +106,7 @@ fn join_all(lanes: Vec<Lane>) -> Vec<Result<(Staged, u64)>> {
 /// Both unified outputs, written concurrently. Dropping it unfinished discards both files.
 pub struct UnifiedWriters {
     lanes: Vec<Lane>,
-    aggregated_at: String,
+    stamp: RunStamp,
 }
 
 impl UnifiedWriters {
@@ -118,13 +118,13 @@ impl UnifiedWriters {
                 Lane::spawn("jsonl", Box::new(jsonl))?,
                 Lane::spawn("parquet", Box::new(pq))?,
             ],
-            aggregated_at: aggregated_at.to_owned(),
+            stamp: RunStamp::new(aggregated_at),
         })
     }
 
     /// Queues the kept rows of one query batch for both files.
     pub fn write(&mut self, kept: &RecordBatch) -> Result<()> {
-        let rows = conform(kept, &self.aggregated_at)?;
+        let rows = conform(kept, &mut self.stamp)?;
         if self.lanes.iter().all(|l| {
             l.tx.as_ref()
                 .is_some_and(|tx| tx.send(rows.clone()).is_ok())
