@@ -13,13 +13,16 @@
 //! rejects ledger.
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, RecordBatch, StringArray, UInt32Array, UInt64Array,
+    Array, ArrayRef, AsArray, BooleanArray, DictionaryArray, Int8Array, RecordBatch, StringArray,
+    UInt32Array, UInt64Array,
 };
-use arrow::compute::{and_not, cast, concat_batches, filter, filter_record_batch, not, or, take};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt8Type, UInt32Type, UInt64Type};
+use arrow::compute::{and_not, cast, concat_batches, filter, filter_record_batch, not, take};
+use arrow::datatypes::{
+    DataType, Field, Int8Type, Schema, SchemaRef, UInt8Type, UInt32Type, UInt64Type,
+};
 use datafusion::datasource::MemTable;
 use datafusion::execution::memory_pool::{GreedyMemoryPool, MemoryConsumer};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
@@ -270,7 +273,8 @@ async fn rank_one(
         let fate = cast(column(&batch, "fate")?, &DataType::Utf8)?;
         let numbers = cast(column(&batch, BUCKET_ROW)?, &DataType::UInt32)?;
         let ranks = cast(column(&batch, "dedup_rank")?, &DataType::UInt64)?;
-        let kept_mask = arrow::compute::kernels::cmp::eq(&fate, &StringArray::new_scalar("kept"))?;
+        let fate_keys = FateKeys::of(fate.as_string::<i32>())?;
+        let kept_mask = fate_keys.any_of(&[KEPT]);
         // The kept rows' numbers in the bucket, in output order.
         let kept = filter(&numbers, &kept_mask)?;
         let kept = kept.as_primitive::<UInt32Type>();
@@ -295,7 +299,7 @@ async fn rank_one(
                 &run_schema,
             )?)?;
         }
-        let reported_mask = reported(&fate, &kept_mask, explain_duplicates)?;
+        let reported_mask = reported(&fate_keys, explain_duplicates)?;
         if reported_mask.true_count() > 0 {
             rejects.push(reject_batch(
                 &rows,
@@ -303,7 +307,7 @@ async fn rank_one(
                 filter(&fate, &reported_mask)?,
             )?);
         }
-        fates.push(fate_batch(&fate)?);
+        fates.push(fate_keys.batch()?);
     }
     let whole = |part: Vec<RecordBatch>| -> Result<Option<RecordBatch>> {
         match part.first() {
@@ -465,19 +469,12 @@ fn reject_batch(rows: &BucketRows, numbers: &ArrayRef, fate: ArrayRef) -> Result
 /// (the rejects ledger, the DEBUG log), else only the dropped ones (a WARNING each).
 /// At 10M rows the duplicates are nine in ten of the rows not kept (470k): described
 /// only to be thrown away, they cost memory until the end of the run and CPU after it.
-fn reported(
-    fate: &dyn Array,
-    kept: &BooleanArray,
-    explain_duplicates: bool,
-) -> Result<BooleanArray> {
-    let not_kept = not(kept)?;
+fn reported(fates: &FateKeys, explain_duplicates: bool) -> Result<BooleanArray> {
+    let not_kept = not(&fates.any_of(&[KEPT]))?;
     if explain_duplicates {
         return Ok(not_kept);
     }
-    let is = |name: &str| arrow::compute::kernels::cmp::eq(&fate, &StringArray::new_scalar(name));
-    let [cross, same] = DUPLICATE_FATES;
-    let duplicate = or(&is(cross)?, &is(same)?)?;
-    Ok(and_not(&not_kept, &duplicate)?)
+    Ok(and_not(&not_kept, &fates.any_of(&DUPLICATE_FATES))?)
 }
 
 /// The winners a bucket's rejects name: those whose key lost a duplicate in the
@@ -530,13 +527,68 @@ pub fn empty_fates_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![Field::new("fate", fate_type(), true)]))
 }
 
-/// The fate of every row, dictionary-encoded: a byte a row, even at ten million rows.
-/// Only the counters read it (counters.sql), and they count fates, not inputs: the
-/// input of each row (4 bytes more a row, 40 MB at 10M) was held to the end of the
-/// run for nothing.
-fn fate_batch(fate: &ArrayRef) -> Result<RecordBatch> {
-    let fate = cast(fate, &fate_type())?;
-    Ok(RecordBatch::try_new(empty_fates_schema(), vec![fate])?)
+/// The fate of a row that is written (fates.sql).
+const KEPT: &str = "kept";
+/// Every fate a row can have (fates.sql), in the order of the fates' dictionary.
+const FATE_NAMES: [&str; 6] = [
+    KEPT,
+    Reason::UnknownCorpus.as_str(),
+    Reason::BadScale.as_str(),
+    Reason::BadValue.as_str(),
+    Reason::CrossCorpusDup.as_str(),
+    Reason::SameCorpusDup.as_str(),
+];
+/// `FATE_NAMES` as the values of the fates' dictionary: one array shared by every batch
+/// of fates, so that joining them (a bucket's, then every bucket's) joins their keys only.
+static FATE_VALUES: LazyLock<ArrayRef> =
+    LazyLock::new(|| Arc::new(StringArray::from(FATE_NAMES.to_vec())));
+
+/// A batch's fates as their places in `FATE_NAMES`. Each row's text is looked up once
+/// (nearly always "kept", found first), where before it was compared with "kept" and
+/// with each duplicate's fate, then hashed into a dictionary of its own (about 1 % of
+/// the 10M run's CPU).
+struct FateKeys(Int8Array);
+
+impl FateKeys {
+    fn of(fate: &StringArray) -> Result<Self> {
+        let keys = fate
+            .iter()
+            .map(|f| {
+                f.map(|f| {
+                    FATE_NAMES
+                        .iter()
+                        .position(|&name| name == f)
+                        .and_then(|at| i8::try_from(at).ok())
+                        .ok_or_else(|| Error::Internal(format!("a row's fate is {f:?}")))
+                })
+                .transpose()
+            })
+            .collect::<Result<Vec<Option<i8>>>>()?;
+        Ok(Self(Int8Array::from(keys)))
+    }
+
+    /// Which rows have one of the fates `names` (null where a row has no fate).
+    fn any_of(&self, names: &[&str]) -> BooleanArray {
+        let wanted: Vec<i8> = FATE_NAMES
+            .iter()
+            .zip(0..)
+            .filter(|(name, _)| names.contains(name))
+            .map(|(_, key)| key)
+            .collect();
+        BooleanArray::from_unary(&self.0, |key| wanted.contains(&key))
+    }
+
+    /// The fate of every row, dictionary-encoded: a byte a row, even at ten million
+    /// rows. Only the counters read it (counters.sql), and they count fates, not inputs:
+    /// the input of each row (4 bytes more a row, 40 MB at 10M) was held to the end of
+    /// the run for nothing.
+    fn batch(&self) -> Result<RecordBatch> {
+        let fate = DictionaryArray::<Int8Type>::try_new(self.0.clone(), Arc::clone(&FATE_VALUES))?;
+        Ok(RecordBatch::try_new(
+            empty_fates_schema(),
+            vec![Arc::new(fate)],
+        )?)
+    }
 }
 
 #[cfg(test)]
@@ -819,14 +871,55 @@ mod tests {
             "unknown_corpus",
             "bad_value",
         ]);
-        let kept = arrow::compute::kernels::cmp::eq(&fate, &StringArray::new_scalar("kept"))
-            .expect("kept");
+        let fates = FateKeys::of(&fate).expect("known fates");
         let rows = |explain| -> Vec<usize> {
-            let mask = reported(&fate, &kept, explain).expect("mask");
+            let mask = reported(&fates, explain).expect("mask");
             (0..mask.len()).filter(|&i| mask.value(i)).collect()
         };
         assert_eq!(rows(true), [1, 2, 3, 4, 5]);
         assert_eq!(rows(false), [2, 4, 5]);
+    }
+
+    #[test]
+    fn fates_are_keyed_once_and_share_one_dictionary() {
+        let texts = StringArray::from(vec![
+            Some("same_corpus_dup"),
+            Some("kept"),
+            None,
+            Some("bad_value"),
+            Some("kept"),
+            Some("unknown_corpus"),
+        ]);
+        let fates = FateKeys::of(&texts).expect("known fates");
+        let kept: Vec<Option<bool>> = fates.any_of(&[KEPT]).iter().collect();
+        assert_eq!(
+            kept,
+            [
+                Some(false),
+                Some(true),
+                None,
+                Some(false),
+                Some(true),
+                Some(false)
+            ]
+        );
+        // The batches of two buckets, joined as the run joins them: the text of every
+        // row comes back, under the one dictionary of every fate.
+        let first = fates.batch().expect("batch");
+        let second = FateKeys::of(&StringArray::from(vec!["cross_corpus_dup", "bad_scale"]))
+            .expect("known fates")
+            .batch()
+            .expect("batch");
+        let both = concat_batches(&empty_fates_schema(), &[first, second]).expect("concat");
+        let dictionary = both.column(0).as_dictionary::<Int8Type>();
+        assert_eq!(dictionary.values().len(), FATE_NAMES.len());
+        let back = cast(both.column(0), &DataType::Utf8).expect("text");
+        let back: Vec<Option<&str>> = back.as_string::<i32>().iter().collect();
+        let mut expected: Vec<Option<&str>> = texts.iter().collect();
+        expected.extend([Some("cross_corpus_dup"), Some("bad_scale")]);
+        assert_eq!(back, expected);
+        // A fate the queries never make is a fault, not a row counted under nothing.
+        assert!(FateKeys::of(&StringArray::from(vec!["kept", "lost"])).is_err());
     }
 
     #[test]
