@@ -545,8 +545,8 @@ static FATE_VALUES: LazyLock<ArrayRef> =
 
 /// A batch's fates as their places in `FATE_NAMES`. Each row's text is looked up once
 /// (nearly always "kept", found first), where before it was compared with "kept" and
-/// with each duplicate's fate, then hashed into a dictionary of its own (about 1 % of
-/// the 10M run's CPU).
+/// with each duplicate's fate, then hashed into a dictionary of its own (about 34 of
+/// 5,800 samples of a 3M profile, 12 since).
 struct FateKeys(Int8Array);
 
 impl FateKeys {
